@@ -1,0 +1,320 @@
+"""Rule and context catalogs: data files parsed into a strict schema at load time.
+
+A bad rule file fails here, at start-up, never at request time: unknown keys, duplicate ids,
+unknown effects or labels, citations that resolve to no seed passage and patterns that do not
+compile are all errors.
+
+Pattern mini-language (one string per pattern, tokens separated by spaces):
+
+``a|b|c``
+    one token whose lower-cased lemma is ``a``, ``b`` or ``c``
+``=a|=b``
+    one token whose lower-cased text is exactly ``a`` or ``b`` (no lemma folding)
+``a|b?``
+    the same token, optional
+``*N-M``
+    a gap of N to M tokens that does not cross sentence punctuation
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from notecheck.labels import LABELS
+from notecheck.lemmas import lemma
+from notecheck.seeds import parse_citation
+
+EFFECTS = ("non-billable", "billable-cue", "other-service", "excludes")
+MODIFIER_NAMES = ("negated", "hypothetical", "failed", "client_acts")
+DEFAULT_DISCOUNTS = ("negated", "hypothetical")
+
+_RULE_KEYS = {
+    "id",
+    "title",
+    "effect",
+    "label",
+    "service",
+    "patterns",
+    "citations",
+    "explanation",
+    "discounted_by",
+    "examples",
+    "enabled",
+}
+_MODIFIER_KEYS = {
+    "name",
+    "title",
+    "direction",
+    "window",
+    "triggers",
+    "extra_terminators",
+    "explanation",
+}
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
+_GAP_RE = re.compile(r"^\*(\d+)(?:-(\d+))?$")
+_SENTENCE_PUNCT = [".", ";", "!", "?"]
+
+
+class CatalogError(ValueError):
+    """A rule or context file does not match its schema."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: what it matches, what a match means, and where that meaning comes from."""
+
+    id: str
+    title: str
+    effect: str
+    patterns: tuple[str, ...]
+    citations: tuple[str, ...]
+    explanation: str
+    label: str | None = None
+    service: str | None = None
+    discounted_by: tuple[str, ...] = DEFAULT_DISCOUNTS
+    examples_match: tuple[str, ...] = ()
+    examples_no_match: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @property
+    def citation(self) -> str:
+        """All citations joined for display."""
+        return "; ".join(self.citations)
+
+    def token_patterns(self) -> list[list[dict[str, Any]]]:
+        """The rule's patterns compiled for spaCy's ``Matcher``."""
+        return [compile_pattern(p) for p in self.patterns]
+
+
+@dataclass(frozen=True)
+class Modifier:
+    """A context trigger list with a direction and a window (ConText style)."""
+
+    name: str
+    title: str
+    direction: str
+    window: int
+    triggers: tuple[str, ...]
+    explanation: str
+    extra_terminators: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContextCatalog:
+    """All context modifiers plus the words that end a modifier's scope."""
+
+    version: str
+    terminators: tuple[str, ...]
+    modifiers: tuple[Modifier, ...]
+
+
+@dataclass(frozen=True)
+class RuleCatalog:
+    """A validated rule profile plus its context modifiers."""
+
+    profile: str
+    version: str
+    title: str
+    rules: tuple[Rule, ...]
+    context: ContextCatalog
+    sha256: str = ""
+    by_id: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_id.update({r.id: r for r in self.rules})
+
+    @property
+    def enabled_rules(self) -> tuple[Rule, ...]:
+        """The rules that take part in matching."""
+        return tuple(r for r in self.rules if r.enabled)
+
+
+def compile_pattern(pattern: str) -> list[dict[str, Any]]:
+    """Compile one mini-language pattern into a spaCy ``Matcher`` token pattern."""
+    tokens: list[dict[str, Any]] = []
+    for element in pattern.split():
+        gap = _GAP_RE.match(element)
+        if gap:
+            low = int(gap.group(1))
+            high = int(gap.group(2) or low)
+            if high < low or high > 8:
+                raise CatalogError(f"pattern {pattern!r}: bad gap {element!r}")
+            tokens.append({"TEXT": {"NOT_IN": _SENTENCE_PUNCT}, "OP": f"{{{low},{high}}}"})
+            continue
+        optional = element.endswith("?") and len(element) > 1
+        words = element[:-1] if optional else element
+        alternatives = [w for w in words.split("|") if w]
+        if not alternatives:
+            raise CatalogError(f"pattern {pattern!r}: empty token")
+        if all(w.startswith("=") for w in alternatives):
+            # "=word": the exact lower-cased form, for words whose lemma is too broad
+            # ("=staffing" must not match "staff").
+            token: dict[str, Any] = {"LOWER": {"IN": [w[1:].lower() for w in alternatives]}}
+        elif any(w.startswith("=") for w in alternatives):
+            raise CatalogError(f"pattern {pattern!r}: mix of =exact and lemma alternatives")
+        else:
+            forms = sorted({w.lower() for w in alternatives} | {lemma(w) for w in alternatives})
+            token = {"LEMMA": {"IN": forms}}
+        if optional:
+            token["OP"] = "?"
+        tokens.append(token)
+    if not tokens or all(t.get("OP") for t in tokens):
+        raise CatalogError(f"pattern {pattern!r} can match nothing or an empty span")
+    return tokens
+
+
+def _strict(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {sorted(unknown)}")
+
+
+def _str_list(value: Any, where: str, *, non_empty: bool = True) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise CatalogError(f"{where}: expected a list of non-empty strings")
+    if non_empty and not value:
+        raise CatalogError(f"{where}: must not be empty")
+    return tuple(value)
+
+
+def _parse_rule(raw: dict[str, Any]) -> Rule:
+    rule_id = raw.get("id")
+    where = f"rule {rule_id!r}"
+    _strict(raw, _RULE_KEYS, where)
+    if not isinstance(rule_id, str) or not _ID_RE.match(rule_id):
+        raise CatalogError(f"{where}: id must look like 'family.name'")
+    for key in ("title", "explanation", "effect"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise CatalogError(f"{where}: '{key}' is required")
+    effect = raw["effect"]
+    if effect not in EFFECTS:
+        raise CatalogError(f"{where}: effect {effect!r} is not one of {EFFECTS}")
+    label = raw.get("label")
+    if effect in ("billable-cue", "excludes"):
+        if label not in LABELS or label == "NON-BILLABLE":
+            raise CatalogError(f"{where}: effect {effect!r} needs a billable 'label'")
+    elif label is not None:
+        raise CatalogError(f"{where}: 'label' only goes with billable-cue or excludes")
+    service = raw.get("service")
+    if (effect == "other-service") != isinstance(service, str):
+        raise CatalogError(f"{where}: 'service' is required for, and only for, other-service")
+    citations = _str_list(raw.get("citations"), f"{where}.citations")
+    for citation in citations:
+        try:
+            parse_citation(citation)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {exc}") from exc
+    discounted_by = _str_list(
+        raw.get("discounted_by", list(DEFAULT_DISCOUNTS)), f"{where}.discounted_by", non_empty=False
+    )
+    for name in discounted_by:
+        if name not in MODIFIER_NAMES:
+            raise CatalogError(f"{where}: unknown context modifier {name!r}")
+    examples = raw.get("examples", {})
+    if not isinstance(examples, dict):
+        raise CatalogError(f"{where}: examples must be a table")
+    _strict(examples, {"match", "no_match"}, f"{where}.examples")
+    patterns = _str_list(raw.get("patterns"), f"{where}.patterns")
+    for pattern in patterns:
+        compile_pattern(pattern)
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise CatalogError(f"{where}: enabled must be true or false")
+    return Rule(
+        id=rule_id,
+        title=raw["title"].strip(),
+        effect=effect,
+        patterns=patterns,
+        citations=citations,
+        explanation=raw["explanation"].strip(),
+        label=label,
+        service=service,
+        discounted_by=discounted_by,
+        examples_match=_str_list(examples.get("match"), f"{where}.examples.match"),
+        examples_no_match=_str_list(examples.get("no_match"), f"{where}.examples.no_match"),
+        enabled=enabled,
+    )
+
+
+def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
+    _strict(raw, {"version", "terminators", "modifiers"}, "context")
+    modifiers = []
+    for item in raw.get("modifiers", []):
+        where = f"modifier {item.get('name')!r}"
+        _strict(item, _MODIFIER_KEYS, where)
+        if item.get("name") not in MODIFIER_NAMES:
+            raise CatalogError(f"{where}: name must be one of {MODIFIER_NAMES}")
+        if item.get("direction") not in ("forward", "backward"):
+            raise CatalogError(f"{where}: direction must be forward or backward")
+        window = item.get("window")
+        if not isinstance(window, int) or not 1 <= window <= 30:
+            raise CatalogError(f"{where}: window must be an integer from 1 to 30")
+        modifiers.append(
+            Modifier(
+                name=item["name"],
+                title=str(item.get("title", item["name"])),
+                direction=item["direction"],
+                window=window,
+                triggers=_str_list(item.get("triggers"), f"{where}.triggers"),
+                explanation=str(item.get("explanation", "")),
+                extra_terminators=_str_list(
+                    item.get("extra_terminators", []), f"{where}.extra_terminators", non_empty=False
+                ),
+            )
+        )
+    if not modifiers:
+        raise CatalogError("context: no modifiers")
+    return ContextCatalog(
+        version=str(raw.get("version", "")),
+        terminators=_str_list(raw.get("terminators"), "context.terminators"),
+        modifiers=tuple(modifiers),
+    )
+
+
+def _read_toml(path: Path | None, default_name: str) -> tuple[dict[str, Any], bytes]:
+    if path is None:
+        data = resources.files("notecheck.rules").joinpath(default_name).read_bytes()
+    else:
+        data = Path(path).read_bytes()
+    try:
+        return tomllib.loads(data.decode("utf-8")), data
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path or default_name}: {exc}") from exc
+
+
+def load_catalog(
+    rules_path: str | Path | None = None, context_path: str | Path | None = None
+) -> RuleCatalog:
+    """Load and validate a rule profile (default: Illinois Rule 132) and its context rules.
+
+    Raises
+    ------
+    CatalogError
+        On any schema violation, duplicate id or unresolvable citation.
+    """
+    raw_rules, rule_bytes = _read_toml(Path(rules_path) if rules_path else None, "il132.toml")
+    raw_ctx, ctx_bytes = _read_toml(Path(context_path) if context_path else None, "context.toml")
+    _strict(raw_rules, {"profile", "version", "title", "rules"}, "catalog")
+    rules = [_parse_rule(r) for r in raw_rules.get("rules", [])]
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise CatalogError(f"duplicate rule id {rule.id!r}")
+        seen.add(rule.id)
+    if not rules:
+        raise CatalogError("catalog has no rules")
+    digest = hashlib.sha256(rule_bytes + b"\0" + ctx_bytes).hexdigest()
+    return RuleCatalog(
+        profile=str(raw_rules.get("profile", "")),
+        version=str(raw_rules.get("version", "")),
+        title=str(raw_rules.get("title", "")),
+        rules=tuple(rules),
+        context=_parse_context(raw_ctx),
+        sha256=digest,
+    )

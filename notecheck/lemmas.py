@@ -1,0 +1,21 @@
+"""Lower-cased lookup lemmas shared by the pipeline and the rule-pattern compiler."""
+
+from __future__ import annotations
+
+import functools
+
+from spacy.lookups import Table, load_lookups
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> Table:
+    # A spaCy Table is keyed by string hashes; .get(str) hashes for us.
+    return load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+
+
+def lemma(word: str) -> str:
+    """The lookup lemma of ``word`` lower-cased ("Transported" -> "transport")."""
+    lower = word.lower()
+    if lower in ("'s", "’s"):
+        return lower  # the table maps the clitic to "have"; patterns want it as written
+    return str(_table().get(lower, lower))

@@ -1,0 +1,158 @@
+"""The spaCy pipeline: blank English, EHR-aware tokenizer, lookup lemmas, sentences, rules.
+
+Nothing is downloaded: lemmas come from the lookup table in the ``spacy-lookups-data`` registry
+package, and the rule component is built from the catalog data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import spacy
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans
+
+from notecheck.catalog import RuleCatalog
+from notecheck.lemmas import lemma
+
+SPAN_KEY = "notecheck"
+
+# Shorthand that must stay one token so patterns can name it ("f/u", "d/c", "w/").
+_SPECIAL_CASES = ("f/u", "d/c", "w/o", "s/p", "h/o", "c/o", "n/a", "r/o", "b/c", "w/", "y/o")
+# "1.5hrs", "30min", "2:45pm" -> number + unit, so durations and times are tokens of their own.
+_UNIT_SUFFIX = r"(?<=[0-9])(?:hrs?|hours?|mins?|minutes?|am|pm|a\.m\.|p\.m\.|u)$"
+_SENT_PUNCT = frozenset({".", "!", "?"})
+
+if not Span.has_extension("nc_modifiers"):
+    # Names of the context modifiers whose scope covers the span ("negated", ...).
+    Span.set_extension("nc_modifiers", default=())
+
+
+@Language.component("notecheck_lemmas")
+def notecheck_lemmas(doc: Doc) -> Doc:
+    """Set every token's lemma from the lookup table, on lower-cased text (case-free patterns)."""
+    for token in doc:
+        token.lemma_ = lemma(token.text)
+    return doc
+
+
+@Language.component("notecheck_sentences")
+def notecheck_sentences(doc: Doc) -> Doc:
+    """Split sentences on terminal punctuation and on line breaks (EHR notes use both)."""
+    for i, token in enumerate(doc):
+        if i == 0:
+            token.is_sent_start = True
+            continue
+        prev = doc[i - 1]
+        starts = prev.text in _SENT_PUNCT or (prev.is_space and "\n" in prev.text)
+        starts = starts or ("\n" in prev.whitespace_)
+        token.is_sent_start = bool(starts)
+    return doc
+
+
+class RuleMatcher:
+    """Matches catalog rules, writes spans to ``doc.spans['notecheck']`` with context modifiers.
+
+    Each span carries its rule id (``span.id_``), its effect (``span.label_``) and the names of
+    the context modifiers that cover it (``span._.nc_modifiers``).
+    """
+
+    def __init__(self, nlp: Language, catalog: RuleCatalog) -> None:
+        self.catalog = catalog
+        self.matcher = Matcher(nlp.vocab, validate=True)
+        for rule in catalog.enabled_rules:
+            self.matcher.add(rule.id, rule.token_patterns())
+        self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self._trigger_info: dict[str, tuple[str, str, int, frozenset[str]]] = {}
+        base_terms = frozenset(t.lower() for t in catalog.context.terminators)
+        for i, mod in enumerate(catalog.context.modifiers):
+            key = f"ctx{i}"
+            terms = base_terms | {t.lower() for t in mod.extra_terminators}
+            self._trigger_info[key] = (mod.name, mod.direction, mod.window, frozenset(terms))
+            self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
+
+    def __call__(self, doc: Doc) -> Doc:
+        by_rule: dict[str, list[Span]] = {}
+        for match_id, start, end in self.matcher(doc):
+            rule_id = doc.vocab.strings[match_id]
+            span = doc[start:end]
+            if span.sent.start != doc[end - 1].sent.start:
+                continue  # never let a gap cross a sentence boundary
+            by_rule.setdefault(rule_id, []).append(span)
+        spans: list[Span] = []
+        for rule_id, found in by_rule.items():
+            effect = self.catalog.by_id[rule_id].effect
+            for span in filter_spans(found):
+                spans.append(Span(doc, span.start, span.end, label=effect, span_id=rule_id))
+        spans.sort(key=lambda s: (s.start, s.end, s.id_))
+        self._apply_context(doc, spans)
+        doc.spans[SPAN_KEY] = spans
+        return doc
+
+    def _apply_context(self, doc: Doc, spans: list[Span]) -> None:
+        if not spans:
+            return
+        triggers = [(doc.vocab.strings[k], s, e) for k, s, e in self.triggers(doc)]
+        for span in spans:
+            sent = span.sent
+            names: list[str] = []
+            for key, t_start, t_end in triggers:
+                name, direction, window, terms = self._trigger_info[key]
+                if name in names or t_start < sent.start or t_end > sent.end:
+                    continue
+                if direction == "forward" and t_end <= span.start:
+                    gap = doc[t_end : span.start]
+                elif direction == "backward" and t_start >= span.end:
+                    gap = doc[span.end : t_start]
+                else:
+                    continue
+                if len(gap) <= window and not any(t.lower_ in terms for t in gap):
+                    names.append(name)
+            span._.nc_modifiers = tuple(names)
+
+
+@Language.factory(
+    "notecheck_rules",
+    default_config={"rules_path": None, "context_path": None},
+)
+def make_rule_matcher(
+    nlp: Language, name: str, rules_path: str | None, context_path: str | None
+) -> RuleMatcher:
+    """spaCy factory for the rule component; the catalog is loaded (and validated) here."""
+    from notecheck.catalog import load_catalog
+
+    return RuleMatcher(nlp, load_catalog(rules_path, context_path))
+
+
+def build_nlp(rules_path: str | None = None, context_path: str | None = None) -> Language:
+    """Build the full pipeline; the rule component loads the given (or default) catalog."""
+    nlp = spacy.blank("en")
+    for case in _SPECIAL_CASES:
+        for variant in {case, case.upper()}:
+            nlp.tokenizer.add_special_case(variant, [{"ORTH": variant}])
+    suffixes = [*nlp.Defaults.suffixes, _UNIT_SUFFIX]
+    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    # Keep hyphenated words whole ("role-played", "post-discharge", "self-advocacy").
+    infixes = [p for p in nlp.Defaults.infixes if not re.search(p, "role-played")]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    nlp.add_pipe("notecheck_lemmas")
+    nlp.add_pipe("notecheck_sentences")
+    nlp.add_pipe(
+        "notecheck_rules", config={"rules_path": rules_path, "context_path": context_path}
+    )
+    return nlp
+
+
+def catalog_of(nlp: Language) -> RuleCatalog:
+    """The rule catalog the pipeline's rule component was built from."""
+    component = nlp.get_pipe("notecheck_rules")
+    assert isinstance(component, RuleMatcher)
+    return component.catalog
+
+
+def active(span: Span, discounted_by: Iterable[str]) -> bool:
+    """True when none of the span's context modifiers discount its rule."""
+    return not set(span._.nc_modifiers) & set(discounted_by)

@@ -1,0 +1,1 @@
+"""Rule profiles and context modifiers shipped as data (TOML)."""
