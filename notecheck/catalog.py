@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from notecheck.labels import LABELS
 from notecheck.lemmas import lemma
@@ -54,6 +55,7 @@ _MODIFIER_KEYS = {
     "window",
     "triggers",
     "extra_terminators",
+    "ignored_terminators",
     "explanation",
 }
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
@@ -103,6 +105,7 @@ class Modifier:
     triggers: tuple[str, ...]
     explanation: str
     extra_terminators: tuple[str, ...] = ()
+    ignored_terminators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,11 @@ def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
                 explanation=str(item.get("explanation", "")),
                 extra_terminators=_str_list(
                     item.get("extra_terminators", []), f"{where}.extra_terminators", non_empty=False
+                ),
+                ignored_terminators=_str_list(
+                    item.get("ignored_terminators", []),
+                    f"{where}.ignored_terminators",
+                    non_empty=False,
                 ),
             )
         )

@@ -70,11 +70,14 @@ class RuleMatcher:
         base_terms = frozenset(t.lower() for t in catalog.context.terminators)
         for i, mod in enumerate(catalog.context.modifiers):
             key = f"ctx{i}"
-            terms = base_terms | {t.lower() for t in mod.extra_terminators}
+            terms = (base_terms | {t.lower() for t in mod.extra_terminators}) - {
+                t.lower() for t in mod.ignored_terminators
+            }
             self._trigger_info[key] = (mod.name, mod.direction, mod.window, frozenset(terms))
             self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
 
     def __call__(self, doc: Doc) -> Doc:
+        """Match every enabled rule, keep the longest non-overlapping span per rule."""
         by_rule: dict[str, list[Span]] = {}
         for match_id, start, end in self.matcher(doc):
             rule_id = doc.vocab.strings[match_id]
@@ -121,7 +124,7 @@ class RuleMatcher:
 def make_rule_matcher(
     nlp: Language, name: str, rules_path: str | None, context_path: str | None
 ) -> RuleMatcher:
-    """spaCy factory for the rule component; the catalog is loaded (and validated) here."""
+    """SpaCy factory for the rule component; the catalog is loaded (and validated) here."""
     from notecheck.catalog import load_catalog
 
     return RuleMatcher(nlp, load_catalog(rules_path, context_path))
@@ -140,9 +143,7 @@ def build_nlp(rules_path: str | None = None, context_path: str | None = None) ->
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.add_pipe("notecheck_lemmas")
     nlp.add_pipe("notecheck_sentences")
-    nlp.add_pipe(
-        "notecheck_rules", config={"rules_path": rules_path, "context_path": context_path}
-    )
+    nlp.add_pipe("notecheck_rules", config={"rules_path": rules_path, "context_path": context_path})
     return nlp
 
 

@@ -1,0 +1,7 @@
+"""``python -m notecheck`` runs the CLI."""
+
+import sys
+
+from notecheck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,282 @@
+"""``notecheck`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from notecheck import __version__
+
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_DATA = 0, 2, 2, 3, 4
+
+_COLORS = {
+    "non-billable": "\033[1;31m",
+    "billable-cue": "\033[1;32m",
+    "other-service": "\033[1;33m",
+    "excludes": "\033[1;35m",
+    "model-cue": "\033[4m",
+}
+_DIM, _RESET = "\033[2m", "\033[0m"
+
+
+def _err(message: str) -> None:
+    print(f"notecheck: {message}", file=sys.stderr)
+
+
+def highlight(text: str, evidence: Sequence[Any], *, color: bool) -> str:
+    """The note with evidence marked: ANSI colours on a terminal, ``[span]{rule}`` otherwise."""
+    spans = sorted(
+        (e for e in evidence if e.effect != "model-cue"), key=lambda e: (e.start, -e.end)
+    )
+    out, pos = [], 0
+    for ev in spans:
+        if ev.start < pos:
+            continue  # overlapping spans: the first (longest) one is shown
+        out.append(text[pos : ev.start])
+        chunk = text[ev.start : ev.end]
+        if color:
+            style = _COLORS.get(ev.effect, "") if ev.active else _DIM
+            out.append(f"{style}{chunk}{_RESET}")
+        else:
+            mark = ev.rule_id if ev.active else f"{ev.rule_id}, not counted"
+            out.append(f"[{chunk}]{{{mark}}}")
+        pos = ev.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _print_result(result: Any, text: str, stream: TextIO, *, color: bool) -> None:
+    review = "  (needs review)" if result.needs_review else ""
+    print(
+        f"{result.label} — {result.display_name}  confidence {result.confidence:.2f}{review}",
+        file=stream,
+    )
+    print("", file=stream)
+    print(highlight(text, result.evidence, color=color), file=stream)
+    print("", file=stream)
+    if result.rules_fired:
+        print("Rules:", file=stream)
+        for rule in result.rules_fired:
+            counted = "" if rule.active_matches else "  [not counted: context]"
+            print(f"  - {rule.rule_id}: {rule.title} ({rule.citation}){counted}", file=stream)
+    for reason in result.review_reasons:
+        print(f"Review: {reason}", file=stream)
+    for hint in result.hints:
+        print(f"Hint: {hint}", file=stream)
+    print("Documentation:", file=stream)
+    for check in result.documentation:
+        print(f"  {check.status:<7} {check.check}: {check.detail}", file=stream)
+    print(f"model {result.model_version} · rules {result.ruleset_version}", file=stream)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run ``notecheck check``."""
+    from notecheck.engine import Engine, InputError
+
+    if args.text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            _err("stdin is not valid UTF-8 text")
+            return EXIT_INPUT
+    else:
+        text = args.text
+    engine = Engine(args.model_dir)
+    try:
+        result = engine.check(text, billed_code=args.billed_code, minutes=args.minutes)
+    except InputError as exc:
+        _err(f"{exc.code}: {exc.message}")
+        return EXIT_INPUT
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        _print_result(result, text, sys.stdout, color=sys.stdout.isatty() and not args.no_color)
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``notecheck train``."""
+    from notecheck.evaluate import format_report, train
+
+    meta = train(args.data_dir, args.model_dir, with_cv=not args.no_cv, progress=_err)
+    print(f"wrote model {meta['model_version']}")
+    if meta.get("cv_metrics"):
+        print(format_report(meta["cv_metrics"]))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run ``notecheck evaluate``."""
+    from notecheck.data import load_notes
+    from notecheck.evaluate import cross_validate, format_report, parse_corpus
+
+    parsed, _ = parse_corpus(load_notes(args.data_dir))
+    report = cross_validate(parsed, n_splits=args.folds, progress=_err)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(
+            f"grouped {args.folds}-fold cross-validation on {len(parsed.notes)} notes "
+            f"({len({n.group for n in parsed.notes})} scenario groups)\n"
+        )
+        print(format_report(report))
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    """Run ``notecheck rules``."""
+    from notecheck.catalog import load_catalog
+
+    catalog = load_catalog()
+    if args.json:
+        json.dump(
+            {
+                "profile": catalog.profile,
+                "version": catalog.version,
+                "rules": [
+                    {
+                        "id": r.id,
+                        "title": r.title,
+                        "effect": r.effect,
+                        "label": r.label,
+                        "service": r.service,
+                        "citations": list(r.citations),
+                        "explanation": r.explanation,
+                        "discounted_by": list(r.discounted_by),
+                        "enabled": r.enabled,
+                    }
+                    for r in catalog.rules
+                ],
+            },
+            sys.stdout,
+            indent=2,
+        )
+        print()
+        return EXIT_OK
+    print(f"{catalog.title} — {catalog.version} ({len(catalog.rules)} rules)\n")
+    for rule in catalog.rules:
+        target = (
+            f" → {rule.label}" if rule.label else (f" → {rule.service}" if rule.service else "")
+        )
+        print(f"{rule.id}  [{rule.effect}{target}]  {rule.title}")
+        print(f"    {rule.citation}")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Run ``notecheck audit``."""
+    from notecheck.audit import audit_rules, format_audit
+    from notecheck.data import load_notes
+
+    rows = audit_rules(load_notes(args.data_dir))
+    if args.json:
+        json.dump([row.__dict__ for row in rows], sys.stdout, indent=2)
+        print()
+    else:
+        print(format_audit(rows))
+    return EXIT_OK
+
+
+def cmd_data_validate(args: argparse.Namespace) -> int:
+    """Run ``notecheck data validate``."""
+    from notecheck.data import validate
+
+    report = validate(args.data_dir)
+    print(report.balance_table())
+    if report.ok:
+        print("validation: OK")
+        return EXIT_OK
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    print(f"validation: {len(report.problems)} problem(s)")
+    return EXIT_DATA
+
+
+def cmd_data_card(args: argparse.Namespace) -> int:
+    """Run ``notecheck data card``."""
+    from notecheck.data import update_card
+    from notecheck.model import default_model_dir
+
+    meta_path = default_model_dir() / "meta.json"
+    baseline = None
+    if meta_path.is_file():
+        baseline = json.loads(meta_path.read_text()).get("cv_metrics", {}).get("tfidf_lr")
+    changed = update_card(args.data_dir, baseline)
+    print("training_data/README.md updated" if changed else "training_data/README.md up to date")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="notecheck",
+        description="Which Medicaid service does a case-management progress note support?",
+    )
+    parser.add_argument("--version", action="version", version=f"notecheck {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="classify one note (TEXT, or - for stdin)")
+    p.add_argument("text", help="the note text, or - to read it from standard input")
+    p.add_argument("--billed-code", help="the code the note was billed as (CM-MH, CS-IND, ...)")
+    p.add_argument("--minutes", type=float, help="minutes billed, if not stated in the note")
+    p.add_argument("--json", action="store_true", help="print the JSON result contract")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colours on a terminal")
+    p.add_argument("--model-dir", help="model directory (default: the shipped model)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("train", help="cross-validate and write the model to models/")
+    p.add_argument("--data-dir", help="training data directory (default: training_data/)")
+    p.add_argument("--model-dir", help="output directory (default: models/il132)")
+    p.add_argument("--no-cv", action="store_true", help="skip cross-validation")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="grouped CV: engine vs TF-IDF and keyword baselines")
+    p.add_argument("--data-dir")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("rules", help="list the rule catalog with citations")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rules)
+
+    p = sub.add_parser("audit", help="per-rule audit against the labeled corpus")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("data", help="training-data tools")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    v = data_sub.add_parser("validate", help="validate training_data/ and print its balance")
+    v.add_argument("--data-dir")
+    v.set_defaults(func=cmd_data_validate)
+    c = data_sub.add_parser("card", help="refresh the counts section of the data card")
+    c.add_argument("--data-dir")
+    c.set_defaults(func=cmd_data_card)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``notecheck`` command."""
+    from notecheck.model import ModelError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ModelError as exc:
+        _err(str(exc))
+        return EXIT_MODEL
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

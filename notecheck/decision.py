@@ -1,0 +1,102 @@
+"""Combine the model's probabilities and the rules' votes into one decision (pure functions).
+
+Policy, in order:
+
+1. Rules vote. Active billable cues vote for their label (most cues wins; a tie between labels
+   abstains). With no billable cue, any active non-billable or other-service hit votes
+   NON-BILLABLE. No active hit abstains.
+2. The label is the model's most probable label: the model already sees the rule hits as
+   features, so it has learned how far to trust each rule from the corpus.
+3. Exception: when the model is unsure (top probability below ``override_below``) and the rules
+   cast a vote for a different label that the model rates at least ``override_floor``, the rule
+   vote wins. Ties in probability resolve in ``LABELS`` order.
+4. ``needs_review`` is raised when confidence is below ``review_below``, when the rules voted
+   for another label, or when a rule excludes the chosen label (a family member in a "CCC").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from notecheck.labels import LABELS, NON_BILLABLE
+
+REVIEW_BELOW = 0.60
+OVERRIDE_BELOW = 0.50
+OVERRIDE_FLOOR = 0.15
+
+
+@dataclass(frozen=True)
+class RuleVotes:
+    """Active (not discounted) rule hits of one note, by effect."""
+
+    non_billable: tuple[str, ...] = ()
+    cues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    other_services: tuple[str, ...] = ()  # names of the other Rule 132 services suggested
+    excludes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The combined verdict and why it needs (or does not need) a human look."""
+
+    label: str
+    confidence: float
+    needs_review: bool
+    review_reasons: tuple[str, ...]
+    rules_vote: str | None
+    overridden: bool = False
+
+
+def rules_vote(votes: RuleVotes) -> str | None:
+    """The rules' own verdict, or None when they abstain."""
+    counts = {label: len(ids) for label, ids in votes.cues.items() if ids}
+    if counts:
+        best = max(counts.values())
+        leaders = [label for label in LABELS if counts.get(label) == best]
+        return leaders[0] if len(leaders) == 1 else None
+    if votes.non_billable or votes.other_services:
+        return NON_BILLABLE
+    return None
+
+
+def decide(
+    probabilities: Mapping[str, float],
+    votes: RuleVotes,
+    *,
+    review_below: float = REVIEW_BELOW,
+    override_below: float = OVERRIDE_BELOW,
+    override_floor: float = OVERRIDE_FLOOR,
+) -> Decision:
+    """Apply the policy in this module's docstring."""
+    model_label = max(LABELS, key=lambda label: (probabilities[label], -LABELS.index(label)))
+    vote = rules_vote(votes)
+    label, overridden = model_label, False
+    if (
+        vote is not None
+        and vote != model_label
+        and probabilities[model_label] < override_below
+        and probabilities[vote] >= override_floor
+    ):
+        label, overridden = vote, True
+    confidence = float(probabilities[label])
+    reasons: list[str] = []
+    if confidence < review_below:
+        reasons.append(f"low confidence ({confidence:.2f} < {review_below:.2f})")
+    if vote is not None and vote != label:
+        reasons.append(f"the rules point to {vote}, the model to {label}")
+    if overridden:
+        reasons.append(
+            f"the model was unsure ({probabilities[model_label]:.2f} for {model_label}); the rules decided"
+        )
+    excluded_by = votes.excludes.get(label, ())
+    if excluded_by:
+        reasons.append(f"{label} is unlikely when {', '.join(excluded_by)} applies")
+    return Decision(
+        label=label,
+        confidence=confidence,
+        needs_review=bool(reasons),
+        review_reasons=tuple(reasons),
+        rules_vote=vote,
+        overridden=overridden,
+    )

@@ -1,0 +1,439 @@
+"""The engine: text -> spaCy Doc -> rules + model -> decision -> documentation -> Result."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from spacy.tokens import Doc
+
+from notecheck.catalog import RuleCatalog
+from notecheck.decision import RuleVotes, decide
+from notecheck.documentation import FAIL, PASS, UNKNOWN, billable_units, run_checks, time_info
+from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_label
+from notecheck.model import ModelError, TextModel, load_model, make_rows
+from notecheck.nlp import SPAN_KEY, active, build_nlp, catalog_of
+from notecheck.result import DocumentationCheck, Evidence, Result, RuleFired
+
+MAX_TEXT_CHARS = 20_000
+MAX_MINUTES = 24 * 60
+DEFAULT_BATCH_SIZE = 256
+_MODEL_TERMS_SHOWN = 5
+# Words that say who wrote the note, not what was done: never shown as model evidence.
+_UNINFORMATIVE = frozenset(ENGLISH_STOP_WORDS) | {
+    "cm",
+    "clt",
+    "client",
+    "pt",
+    "writer",
+    "staff",
+    "member",
+    "mbr",
+    "consumer",
+    "w/",
+    "re",
+    "min",
+    "mins",
+    "minutes",
+    "hr",
+    "hrs",
+}
+
+
+class InputError(ValueError):
+    """Bad input to ``check``: the message is safe to show (it never contains the note)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _clean_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise InputError("invalid_type", f"text must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise InputError("empty_text", "text is empty or only whitespace")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            "text_too_long", f"text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}"
+        )
+    for char in text:
+        if char in "\n\r\t":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs") or char == "\ufffd":
+            raise InputError(
+                "binary_content",
+                "text contains control or undecodable characters; send plain UTF-8 text",
+            )
+    return text
+
+
+def validate_input(
+    text: Any, billed_code: Any = None, minutes: Any = None
+) -> tuple[str, str | None, float | None]:
+    """Check one note's inputs; returns them normalized or raises ``InputError``."""
+    clean = _clean_text(text)
+    code = None
+    if billed_code is not None and billed_code != "":
+        if not isinstance(billed_code, str):
+            raise InputError("unknown_billed_code", "billed_code must be a string")
+        try:
+            code = normalize_label(billed_code)
+        except ValueError:
+            raise InputError(
+                "unknown_billed_code",
+                f"unknown billed_code; expected one of {', '.join(LABELS)}",
+            ) from None
+    mins = None
+    if minutes is not None and minutes != "":
+        try:
+            mins = float(minutes)
+        except (TypeError, ValueError):
+            raise InputError("invalid_minutes", "minutes must be a number") from None
+        if isinstance(minutes, bool) or not 0 < mins <= MAX_MINUTES or mins != mins:
+            raise InputError("invalid_minutes", f"minutes must be between 0 and {MAX_MINUTES}")
+    return clean, code, mins
+
+
+@dataclass(frozen=True)
+class CheckError:
+    """A note that could not be checked, in place of its Result in ``check_many``."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict in the API's error shape."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def rule_tokens(doc: Doc, catalog: RuleCatalog) -> str:
+    """The note's rule hits as model features: ``rule.id`` or ``rule.id~modifier``."""
+    tokens = []
+    for span in doc.spans[SPAN_KEY]:
+        rule = catalog.by_id[span.id_]
+        discount = [m for m in span._.nc_modifiers if m in rule.discounted_by]
+        tokens.append(f"{rule.id}~{discount[0]}" if discount else rule.id)
+    return " ".join(tokens)
+
+
+def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
+    """Collect the active rule hits of a parsed note by effect."""
+    non_billable: list[str] = []
+    other: list[str] = []
+    cues: dict[str, list[str]] = {}
+    excludes: dict[str, list[str]] = {}
+    for span in doc.spans[SPAN_KEY]:
+        rule = catalog.by_id[span.id_]
+        if not active(span, rule.discounted_by):
+            continue
+        if rule.effect == "non-billable":
+            non_billable.append(rule.id)
+        elif rule.effect == "other-service":
+            other.append(rule.service or "")
+        elif rule.effect == "billable-cue" and rule.label:
+            cues.setdefault(rule.label, []).append(rule.id)
+        elif rule.effect == "excludes" and rule.label:
+            excludes.setdefault(rule.label, []).append(rule.id)
+    return RuleVotes(
+        non_billable=tuple(dict.fromkeys(non_billable)),
+        cues={k: tuple(dict.fromkeys(v)) for k, v in cues.items()},
+        other_services=tuple(dict.fromkeys(other)),
+        excludes={k: tuple(dict.fromkeys(v)) for k, v in excludes.items()},
+    )
+
+
+class Engine:
+    """A loaded pipeline + model. Build once, reuse: loading takes about a second."""
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        rules_path: str | Path | None = None,
+        context_path: str | Path | None = None,
+    ) -> None:
+        self.nlp = build_nlp(
+            str(rules_path) if rules_path else None, str(context_path) if context_path else None
+        )
+        self.catalog = catalog_of(self.nlp)
+        self.model: TextModel = load_model(model_dir)
+        trained_on = self.model.meta.get("ruleset_sha256")
+        if trained_on != self.catalog.sha256:
+            raise ModelError(
+                "the model was trained with a different rule catalog "
+                f"({str(trained_on)[:12]} vs {self.catalog.sha256[:12]}); run 'notecheck train'"
+            )
+
+    @property
+    def model_version(self) -> str:
+        """The loaded model's version."""
+        return self.model.version
+
+    @property
+    def ruleset_version(self) -> str:
+        """The loaded rule catalog's version."""
+        return self.catalog.version
+
+    # -- core -------------------------------------------------------------------------------
+
+    def parse(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Doc]:
+        """Run the spaCy pipeline (tokens, lemmas, sentences, rule spans)."""
+        return self.nlp.pipe(texts, batch_size=batch_size)
+
+    def _results(
+        self, items: list[tuple[str, str | None, float | None]], batch_size: int
+    ) -> list[Result]:
+        texts = [item[0] for item in items]
+        docs = list(self.parse(texts, batch_size=batch_size))
+        rows = make_rows(texts, [rule_tokens(doc, self.catalog) for doc in docs])
+        probabilities = self.model.predict_proba(rows)
+        decisions = []
+        for doc, probs in zip(docs, probabilities, strict=True):
+            decisions.append(
+                decide(
+                    dict(zip(LABELS, map(float, probs), strict=True)), rule_votes(doc, self.catalog)
+                )
+            )
+        terms = self.model.top_terms(rows, [d.label for d in decisions])
+        return [
+            self._build_result(text, doc, probs, decision, term_list, billed, minutes)
+            for (text, billed, minutes), doc, probs, decision, term_list in zip(
+                items, docs, probabilities, decisions, terms, strict=True
+            )
+        ]
+
+    def _build_result(
+        self,
+        text: str,
+        doc: Doc,
+        probs: np.ndarray,
+        decision: Any,
+        terms: list[Any],
+        billed_code: str | None,
+        minutes: float | None,
+    ) -> Result:
+        evidence: list[Evidence] = []
+        fired: dict[str, list[int]] = {}
+        votes = rule_votes(doc, self.catalog)
+        for span in doc.spans[SPAN_KEY]:
+            rule = self.catalog.by_id[span.id_]
+            is_active = active(span, rule.discounted_by)
+            counts = fired.setdefault(rule.id, [0, 0])
+            counts[0] += 1
+            counts[1] += int(is_active)
+            modifiers = tuple(span._.nc_modifiers)
+            evidence.append(
+                Evidence(
+                    start=span.start_char,
+                    end=span.end_char,
+                    text=span.text,
+                    rule_id=rule.id,
+                    effect=rule.effect,
+                    negated="negated" in modifiers,
+                    modifiers=modifiers,
+                    active=is_active,
+                    label=rule.label,
+                    sentence=_evidence_sentence(span, rule, is_active, modifiers),
+                )
+            )
+        evidence += _model_evidence(text, terms, decision.label)
+        evidence.sort(key=lambda e: (e.start, e.end, e.rule_id))
+        rules_fired = tuple(
+            RuleFired(
+                rule_id=rule_id,
+                title=self.catalog.by_id[rule_id].title,
+                effect=self.catalog.by_id[rule_id].effect,
+                citation=self.catalog.by_id[rule_id].citation,
+                explanation=self.catalog.by_id[rule_id].explanation,
+                label=self.catalog.by_id[rule_id].label,
+                matches=counts[0],
+                active_matches=counts[1],
+            )
+            for rule_id, counts in fired.items()
+        )
+        times = time_info(text, minutes)
+        has_cue = any(votes.cues.values())
+        if has_cue:
+            intervention, detail = (
+                PASS,
+                "An intervention is described: "
+                + ", ".join(sorted({r for ids in votes.cues.values() for r in ids}))
+                + ".",
+            )
+        elif decision.label == NON_BILLABLE:
+            intervention, detail = FAIL, "No billable intervention is described (000 Q38)."
+        else:
+            intervention, detail = (
+                UNKNOWN,
+                "The model reads an intervention no rule names; check it.",
+            )
+        checks = run_checks(text, times, intervention=intervention, intervention_detail=detail)
+        hints = list(_hints(decision.label, votes, billed_code))
+        return Result(
+            label=decision.label,
+            probabilities={label: float(p) for label, p in zip(LABELS, probs, strict=True)},
+            confidence=decision.confidence,
+            needs_review=decision.needs_review,
+            review_reasons=decision.review_reasons,
+            evidence=tuple(evidence),
+            rules_fired=rules_fired,
+            documentation=tuple(DocumentationCheck(c.name, c.status, c.detail) for c in checks),
+            hints=tuple(hints),
+            minutes=times.minutes,
+            units=billable_units(times.minutes) if times.minutes is not None else None,
+            billed_code=billed_code,
+            billed_code_matches=None if billed_code is None else billed_code == decision.label,
+            model_version=self.model_version,
+            ruleset_version=self.ruleset_version,
+            extra={
+                "model_terms": [
+                    {"term": t.term, "kind": t.kind, "weight": round(t.weight, 4)} for t in terms
+                ],
+                "rules_vote": decision.rules_vote,
+            },
+        )
+
+    # -- public -----------------------------------------------------------------------------
+
+    def check(
+        self, text: str, *, billed_code: str | None = None, minutes: float | None = None
+    ) -> Result:
+        """Classify one note. Raises ``InputError`` for bad input."""
+        item = validate_input(text, billed_code, minutes)
+        return self._results([item], batch_size=1)[0]
+
+    def check_many(
+        self,
+        notes: Iterable[str | Mapping[str, Any]],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[Result | CheckError]:
+        """Classify many notes, streaming, in input order.
+
+        Each item is a string or a mapping with ``text`` and optional ``billed_code`` and
+        ``minutes``. A bad item yields a ``CheckError`` in its place; nothing is dropped.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        chunk: list[str | Mapping[str, Any]] = []
+        for note in notes:
+            chunk.append(note)
+            if len(chunk) >= batch_size:
+                yield from self._check_chunk(chunk, batch_size)
+                chunk = []
+        if chunk:
+            yield from self._check_chunk(chunk, batch_size)
+
+    def _check_chunk(
+        self, chunk: list[str | Mapping[str, Any]], batch_size: int
+    ) -> list[Result | CheckError]:
+        out: list[Result | CheckError | None] = [None] * len(chunk)
+        valid: list[tuple[str, str | None, float | None]] = []
+        positions: list[int] = []
+        for i, note in enumerate(chunk):
+            try:
+                if isinstance(note, Mapping):
+                    item = validate_input(
+                        note.get("text"), note.get("billed_code"), note.get("minutes")
+                    )
+                else:
+                    item = validate_input(note)
+            except InputError as exc:
+                out[i] = CheckError(exc.code, exc.message)
+                continue
+            valid.append(item)
+            positions.append(i)
+        if valid:
+            for i, result in zip(positions, self._results(valid, batch_size), strict=True):
+                out[i] = result
+        return [r for r in out if r is not None]
+
+
+def _evidence_sentence(span: Any, rule: Any, is_active: bool, modifiers: tuple[str, ...]) -> str:
+    where = f"'{span.text}' (chars {span.start_char}–{span.end_char})"
+    first = rule.citations[0].replace(".txt#", " ")
+    if not is_active:
+        why = ", ".join(m for m in modifiers if m in rule.discounted_by)
+        return f"{where} → not counted ({why}): {rule.title}, {first}"
+    meaning = {
+        "non-billable": "non-billable",
+        "billable-cue": f"supports {rule.label}",
+        "other-service": f"another service ({rule.service})",
+        "excludes": f"rules out {rule.label}",
+    }[rule.effect]
+    return f"{where} → {meaning}: {rule.title}, {first}"
+
+
+def _model_evidence(text: str, terms: list[Any], label: str) -> list[Evidence]:
+    found = []
+    for term in terms[:_MODEL_TERMS_SHOWN]:
+        if term.kind != "words" or all(w in _UNINFORMATIVE for w in term.term.split()):
+            continue
+        match = re.search(rf"(?<![\w/'-]){re.escape(term.term)}(?![\w/'-])", text, re.IGNORECASE)
+        if match:
+            found.append(
+                Evidence(
+                    start=match.start(),
+                    end=match.end(),
+                    text=text[match.start() : match.end()],
+                    rule_id="model.term",
+                    effect="model-cue",
+                    negated=False,
+                    label=label,
+                    sentence=(
+                        f"'{text[match.start() : match.end()]}' (chars {match.start()}–{match.end()}) "
+                        f"→ the model's strongest cue for {label} (weight {term.weight:.2f})"
+                    ),
+                )
+            )
+    return found
+
+
+def _hints(label: str, votes: RuleVotes, billed_code: str | None) -> Iterator[str]:
+    if label == NON_BILLABLE and votes.other_services:
+        for service in votes.other_services:
+            yield f"Not billable as case management; the note may describe {service} instead."
+    if label == NON_BILLABLE and not votes.other_services:
+        yield "Describe the intervention done for or with the client, or do not bill this time."
+    if label in BILLABLE_LABELS and votes.non_billable:
+        yield (
+            "Bill only the intervention time; the flagged non-billable activity "
+            f"({', '.join(votes.non_billable)}) is not billable time (000 Q38)."
+        )
+    if billed_code is not None and billed_code != label:
+        yield f"Billed as {billed_code}, but the note reads as {label}."
+
+
+_default_engine: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The shared engine with the shipped model (built on first use, thread-safe)."""
+    global _default_engine
+    if _default_engine is None:
+        with _default_lock:
+            if _default_engine is None:
+                _default_engine = Engine()
+    return _default_engine
+
+
+def check(text: str, *, billed_code: str | None = None, minutes: float | None = None) -> Result:
+    """Classify one progress note with the shipped model. See ``Engine.check``."""
+    return default_engine().check(text, billed_code=billed_code, minutes=minutes)
+
+
+def check_many(
+    notes: Iterable[str | Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[Result | CheckError]:
+    """Classify many notes in order, streaming. See ``Engine.check_many``."""
+    return default_engine().check_many(notes, batch_size=batch_size)

@@ -1,0 +1,269 @@
+"""The text classifier: a plain scikit-learn Pipeline, its versioned artifact and its evidence.
+
+Input rows are ``[text, rule_tokens]`` where ``rule_tokens`` names the rule hits of the note
+(``transport.transporting`` when active, ``transport.transporting~negated`` when a context
+modifier switched it off), so the model learns how far to trust each rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from notecheck.labels import LABELS
+
+ARTIFACT_NAME = "model.joblib"
+MANIFEST_NAME = "manifest.json"
+META_NAME = "meta.json"
+FORMAT_VERSION = 1
+WORD_TOKEN_PATTERN = r"(?u)\b[\w/'-]+\b"
+
+
+class ModelError(RuntimeError):
+    """The model artifact is missing, corrupt or incompatible with this installation."""
+
+
+def default_model_dir() -> Path:
+    """``models/il132`` of the repository this package lives in."""
+    return Path(__file__).resolve().parent.parent / "models" / "il132"
+
+
+def make_rows(texts: Sequence[str], rule_tokens: Sequence[str]) -> np.ndarray:
+    """Pack texts and their rule tokens into the 2-column object array the Pipeline expects."""
+    rows = np.empty((len(texts), 2), dtype=object)
+    rows[:, 0] = list(texts)
+    rows[:, 1] = list(rule_tokens)
+    return rows
+
+
+def build_pipeline(
+    *,
+    use_rules: bool = True,
+    use_chars: bool = True,
+    C: float = 10.0,
+    class_weight: str | None = None,
+    calibration_cv: Any = 5,
+    calibrate: bool = True,
+    rule_weight: float = 0.1,
+) -> Pipeline:
+    """The classifier, unfitted. ``calibration_cv`` may be an iterable of grouped splits."""
+    features: list[tuple[str, Any, int]] = [
+        (
+            "words",
+            TfidfVectorizer(
+                ngram_range=(1, 2),
+                min_df=2,
+                sublinear_tf=True,
+                token_pattern=WORD_TOKEN_PATTERN,
+            ),
+            0,
+        )
+    ]
+    if use_chars:
+        features.append(
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(3, 5), min_df=3, sublinear_tf=True
+                ),
+                0,
+            )
+        )
+    if use_rules:
+        features.append(
+            ("rules", CountVectorizer(token_pattern=r"\S+", lowercase=False, binary=True), 1)
+        )
+    classifier = LogisticRegression(C=C, max_iter=5000, class_weight=class_weight)
+    return Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    features,
+                    sparse_threshold=1.0,
+                    # Binary rule hits would swamp the L2-normalized TF-IDF blocks otherwise.
+                    transformer_weights={"rules": rule_weight} if use_rules else None,
+                ),
+            ),
+            (
+                "classifier",
+                CalibratedClassifierCV(
+                    classifier, method="sigmoid", cv=calibration_cv, ensemble=False
+                )
+                if calibrate
+                else classifier,
+            ),
+        ]
+    )
+
+
+def baseline_pipeline() -> Pipeline:
+    """The plain TF-IDF + logistic regression floor the engine must beat (text only)."""
+    return Pipeline(
+        [
+            ("features", ColumnTransformer([("words", TfidfVectorizer(), 0)])),
+            ("classifier", LogisticRegression(max_iter=5000)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class TermContribution:
+    """One model feature's push toward the predicted label (``coef * value``)."""
+
+    term: str
+    kind: str  # "word", "chars" or "rule"
+    weight: float
+
+
+class TextModel:
+    """A fitted Pipeline plus the metadata it was trained with."""
+
+    def __init__(self, pipeline: Pipeline, meta: dict[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.meta = meta
+        classes = list(pipeline.classes_)
+        if sorted(classes) != sorted(LABELS):
+            raise ModelError(f"model labels {classes} do not match {list(LABELS)}")
+        # Column order of predict_proba -> our fixed LABELS order.
+        self._order = [classes.index(label) for label in LABELS]
+        self._names: np.ndarray | None = None
+
+    @property
+    def version(self) -> str:
+        """Short identifier of this artifact (derived from its checksum)."""
+        return str(self.meta.get("model_version", "unversioned"))
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """Probabilities with columns in ``LABELS`` order."""
+        return self.pipeline.predict_proba(rows)[:, self._order]
+
+    def _linear(self) -> LogisticRegression:
+        calibrated = self.pipeline.named_steps["classifier"]
+        return calibrated.calibrated_classifiers_[0].estimator
+
+    def top_terms(
+        self, rows: np.ndarray, labels: Sequence[str], k: int = 6
+    ) -> list[list[TermContribution]]:
+        """For each row, the features that pushed hardest toward its label (linear evidence)."""
+        if self._names is None:
+            self._names = self.pipeline.named_steps["features"].get_feature_names_out()
+        matrix = self.pipeline.named_steps["features"].transform(rows).tocsr()
+        linear = self._linear()
+        classes = list(linear.classes_)
+        out: list[list[TermContribution]] = []
+        for i, label in enumerate(labels):
+            row = matrix.getrow(i)
+            coef = linear.coef_[classes.index(label)]
+            scores = row.data * coef[row.indices]
+            best = np.argsort(-scores)[:k]
+            terms = []
+            for j in best:
+                if scores[j] <= 0:
+                    break
+                kind, _, term = str(self._names[row.indices[j]]).partition("__")
+                terms.append(TermContribution(term=term, kind=kind, weight=float(scores[j])))
+            out.append(terms)
+        return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries an artifact depends on."""
+    versions = {}
+    for package in ("notecheck", "scikit-learn", "spacy", "numpy", "joblib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+def save_model(pipeline: Pipeline, model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write the artifact, a checksum manifest and ``meta.json``; returns the final meta."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    artifact = model_dir / ARTIFACT_NAME
+    joblib.dump(pipeline, artifact, compress=3)
+    checksum = _sha256(artifact)
+    meta = {
+        **meta,
+        "format_version": FORMAT_VERSION,
+        "model_version": f"il132-{checksum[:12]}",
+        "labels": list(LABELS),
+        "libraries": library_versions(),
+    }
+    manifest = {"files": {ARTIFACT_NAME: checksum}, "format_version": FORMAT_VERSION}
+    (model_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    (model_dir / META_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return meta
+
+
+def _minor(version: str) -> str:
+    return ".".join(re.findall(r"\d+", version)[:2])
+
+
+def load_model(model_dir: str | Path | None = None) -> TextModel:
+    """Verify the artifact's checksum and library versions, then unpickle it.
+
+    Raises
+    ------
+    ModelError
+        Missing files, a checksum mismatch (corrupt or tampered artifact), or a scikit-learn
+        version other than the one the artifact was trained with.
+    """
+    folder = Path(model_dir) if model_dir else default_model_dir()
+    artifact, manifest_path, meta_path = (
+        folder / ARTIFACT_NAME,
+        folder / MANIFEST_NAME,
+        folder / META_NAME,
+    )
+    for path in (artifact, manifest_path, meta_path):
+        if not path.is_file():
+            raise ModelError(f"model file missing: {path} (run 'notecheck train')")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        meta = json.loads(meta_path.read_text())
+        expected = manifest["files"][ARTIFACT_NAME]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"unreadable model manifest or meta in {folder}: {exc}") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"model format {manifest.get('format_version')} is not {FORMAT_VERSION}")
+    actual = _sha256(artifact)
+    if actual != expected:
+        raise ModelError(
+            f"model artifact checksum mismatch in {folder}: expected {expected[:12]}…, "
+            f"found {actual[:12]}… — the file is corrupt or was replaced; refusing to load it"
+        )
+    trained_with = meta.get("libraries", {}).get("scikit-learn", "")
+    installed = library_versions()["scikit-learn"]
+    if _minor(trained_with) != _minor(installed):
+        raise ModelError(
+            f"model was trained with scikit-learn {trained_with}, this installation has "
+            f"{installed}; reinstall the pinned version or run 'notecheck train'"
+        )
+    try:
+        pipeline = joblib.load(artifact)
+    except Exception as exc:  # unpickling errors have no common base class
+        raise ModelError(f"could not load model artifact {artifact}: {type(exc).__name__}") from exc
+    return TextModel(pipeline, meta)

@@ -1,0 +1,118 @@
+"""The result contract shared by the library, CLI, HTTP API and batch scoring."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from notecheck.labels import LABEL_INFO
+
+CONTRACT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A span of the input that decided something, with character offsets into the input."""
+
+    start: int
+    end: int
+    text: str
+    rule_id: str
+    effect: str  # non-billable | billable-cue | other-service | excludes | model-cue
+    negated: bool
+    modifiers: tuple[str, ...] = ()
+    active: bool = True  # False when a context modifier discounted the match
+    label: str | None = None
+    sentence: str = ""  # one human sentence: what matched, what it means, the source
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        data = asdict(self)
+        data["modifiers"] = list(self.modifiers)
+        return data
+
+
+@dataclass(frozen=True)
+class RuleFired:
+    """A rule that matched at least once, with its citation and whether it counted."""
+
+    rule_id: str
+    title: str
+    effect: str
+    citation: str
+    explanation: str
+    label: str | None
+    matches: int
+    active_matches: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DocumentationCheck:
+    """An auditor's documentation check: pass, fail or unknown, and why."""
+
+    check: str
+    status: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything notecheck says about one note."""
+
+    label: str
+    probabilities: dict[str, float]
+    confidence: float
+    needs_review: bool
+    review_reasons: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    rules_fired: tuple[RuleFired, ...]
+    documentation: tuple[DocumentationCheck, ...]
+    hints: tuple[str, ...]
+    minutes: float | None
+    units: int | None
+    billed_code: str | None
+    billed_code_matches: bool | None
+    model_version: str
+    ruleset_version: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        """The label's human name."""
+        return LABEL_INFO[self.label].name
+
+    @property
+    def non_billable_flags(self) -> tuple[Evidence, ...]:
+        """Active evidence of non-billable activity (still flagged on billable notes, 000 Q38)."""
+        return tuple(e for e in self.evidence if e.active and e.effect == "non-billable")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract (stable keys; see README 'Result contract')."""
+        return {
+            "contract_version": CONTRACT_VERSION,
+            "label": self.label,
+            "display_name": self.display_name,
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "confidence": round(self.confidence, 4),
+            "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "rules_fired": [r.to_dict() for r in self.rules_fired],
+            "documentation": [d.to_dict() for d in self.documentation],
+            "hints": list(self.hints),
+            "minutes": self.minutes,
+            "units": self.units,
+            "billed_code": self.billed_code,
+            "billed_code_matches": self.billed_code_matches,
+            "model_version": self.model_version,
+            "ruleset_version": self.ruleset_version,
+            **self.extra,
+        }

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from notecheck.catalog import CatalogError, compile_pattern, load_catalog
+from notecheck.seeds import parse_citation
+
+CONTEXT = Path(__file__).parent.parent / "notecheck" / "rules" / "context.toml"
+
+GOOD_RULE = """
+[[rules]]
+id = "demo.fax"
+title = "Faxing"
+effect = "non-billable"
+patterns = ["fax"]
+citations = ["000_7327f7de9bed1889.txt#Q10"]
+explanation = "Clerical."
+examples.match = ["Faxed it."]
+examples.no_match = ["Called."]
+"""
+
+
+def write_catalog(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "rules.toml"
+    path.write_text('profile = "t"\nversion = "t-1"\ntitle = "t"\n' + body)
+    return path
+
+
+def test_shipped_catalog_has_at_least_40_cited_rules():
+    catalog = load_catalog()
+    assert len(catalog.rules) >= 40
+    for rule in catalog.rules:
+        assert rule.citations and all(parse_citation(c) for c in rule.citations)
+        assert rule.examples_match and rule.examples_no_match
+
+
+def test_shipped_catalog_covers_every_label():
+    catalog = load_catalog()
+    cue_labels = {r.label for r in catalog.rules if r.effect == "billable-cue"}
+    assert cue_labels == {"CM-MH", "CS-IND", "CM-TLA", "CM-CCC"}
+    assert sum(r.effect == "non-billable" for r in catalog.rules) >= 25
+
+
+def test_minimal_catalog_loads(tmp_path):
+    catalog = load_catalog(write_catalog(tmp_path, GOOD_RULE), CONTEXT)
+    assert [r.id for r in catalog.rules] == ["demo.fax"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (('effect = "non-billable"', 'effect = "maybe"'), "effect"),
+        (('title = "Faxing"', 'title = "Faxing"\ncolour = "red"'), "unknown key"),
+        (("#Q10", "#Q95"), "not a passage"),
+        (('patterns = ["fax"]', 'patterns = ["*0-2"]'), "match nothing"),
+        (('patterns = ["fax"]', "patterns = []"), "must not be empty"),
+        (('id = "demo.fax"', 'id = "Fax"'), "family.name"),
+        (('effect = "non-billable"', 'effect = "billable-cue"'), "billable 'label'"),
+        (('examples.no_match = ["Called."]', ""), "examples.no_match"),
+    ],
+)
+def test_bad_rule_fails_at_load(tmp_path, change, message):
+    body = GOOD_RULE.replace(*change)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(write_catalog(tmp_path, body), CONTEXT)
+
+
+def test_duplicate_rule_id_fails_at_load(tmp_path):
+    with pytest.raises(CatalogError, match="duplicate rule id"):
+        load_catalog(write_catalog(tmp_path, GOOD_RULE + GOOD_RULE), CONTEXT)
+
+
+def test_pattern_language_compiles_gaps_options_and_exact_forms():
+    tokens = compile_pattern("leave *0-3 vm|voicemail =staffing? x")
+    assert tokens[0] == {"LEMMA": {"IN": ["leave"]}}
+    assert tokens[1]["OP"] == "{0,3}"
+    assert "voicemail" in tokens[2]["LEMMA"]["IN"]
+    assert tokens[3] == {"LOWER": {"IN": ["staffing"]}, "OP": "?"}

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from notecheck.cli import main
+
+
+def test_check_prints_label_and_marked_evidence(capsys):
+    assert main(["check", "CM left VM for clt's PCP re: appt"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("NON-BILLABLE")
+    assert "[left VM]{contact.voicemail_left}" in out
+
+
+def test_check_json_from_stdin(monkeypatch, capsys):
+    note = "Phone consult w/ clt's psychiatrist re: med response; rec to titrate. 15 min"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(note.encode())))
+    assert main(["check", "-", "--json", "--billed-code", "CM-CCC"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["label"] == "CM-CCC" and data["billed_code_matches"] is True
+
+
+@pytest.mark.parametrize("args", [["check", "  "], ["check", "x", "--billed-code", "ZZ"]])
+def test_check_bad_input_exits_2_without_traceback(args, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("notecheck: ") and "Traceback" not in err
+
+
+def test_non_utf8_stdin_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe\x00bad")))
+    assert main(["check", "-"]) == 2
+    assert "UTF-8" in capsys.readouterr().err
+
+
+def test_missing_model_exits_3(tmp_path, capsys):
+    assert main(["check", "CM faxed ROI", "--model-dir", str(tmp_path)]) == 3
+    assert "model file missing" in capsys.readouterr().err
+
+
+def test_rules_lists_catalog_with_citations(capsys):
+    assert main(["rules", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["rules"]) >= 40
+    assert all(rule["citations"] for rule in data["rules"])
+
+
+def test_data_validate_reports_counts(capsys):
+    assert main(["data", "validate"]) == 0
+    out = capsys.readouterr().out
+    assert "validation: OK" in out and "NON-BILLABLE" in out

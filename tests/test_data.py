@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from notecheck.data import default_data_dir, grouped_folds, load_notes, validate
+from notecheck.labels import LABELS
+
+
+def test_shipped_corpus_passes_validation_and_meets_size_targets():
+    report = validate()
+    assert report.ok, report.problems[:5]
+    assert report.n_records >= 1500
+    assert all(report.by_label[label] >= 200 for label in LABELS)
+    assert report.n_hard / report.n_records >= 0.30
+
+
+def test_data_card_counts_match_the_files():
+    report = validate()
+    card = (default_data_dir() / "README.md").read_text()
+    assert f"| total | {report.n_records} |" in card
+    for label in LABELS:
+        assert f"| {label} | {report.by_label[label]} |" in card
+
+
+@pytest.fixture
+def corpus_copy(tmp_path):
+    target = tmp_path / "training_data"
+    shutil.copytree(default_data_dir(), target)
+    return target
+
+
+def append(corpus, record):
+    with (corpus / "notes" / "zz_bad.jsonl").open("w") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+GOOD = {
+    "id": "zz-1",
+    "text": "Writer linked the client to a sliding-scale dentist on Elm St today.",
+    "label": "CM-MH",
+    "source": "000_7327f7de9bed1889.txt#Q80",
+    "group": "zz-new",
+    "hard": False,
+    "kind": "note",
+}
+
+
+def test_a_fresh_valid_record_passes(corpus_copy):
+    append(corpus_copy, GOOD)
+    assert validate(corpus_copy).ok
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"label": "CM"}, "label"),
+        ({"source": "000_7327f7de9bed1889.txt#Q200"}, "not a passage"),
+        ({"source": "009_0000000000000000.txt#Q1"}, "no known seed"),
+        ({"text": "   "}, "non-empty"),
+        ({"hard": "yes"}, "true or false"),
+        ({"minutes": -3}, "positive"),
+        ({"colour": "red"}, "unknown keys"),
+        ({"id": "a-q02-01"}, "duplicate id"),
+        (
+            {
+                "text": "Answer: Your interpretation is correct. 3. Does the Case Management Transition "
+                "Linkage and Aftercare limit of 40 hours per calendar year"
+            },
+            "copied from a seed",
+        ),
+    ],
+)
+def test_corrupted_record_fails_validation(corpus_copy, change, message):
+    append(corpus_copy, {**GOOD, **change})
+    report = validate(corpus_copy)
+    assert not report.ok
+    assert any(message in p for p in report.problems), report.problems[:3]
+
+
+def test_near_duplicate_across_groups_fails(corpus_copy):
+    original = load_notes(corpus_copy)[10]
+    append(corpus_copy, {**GOOD, "text": original.text + " ok"})
+    report = validate(corpus_copy)
+    assert any("near-duplicate" in p or "same text" in p for p in report.problems)
+
+
+def test_malformed_json_line_is_reported(corpus_copy):
+    (corpus_copy / "notes" / "zz_bad.jsonl").write_text('{"id": "x", \n')
+    assert any("not valid JSON" in p for p in validate(corpus_copy).problems)
+
+
+def test_grouped_folds_never_split_a_group_and_are_deterministic():
+    notes = load_notes()
+    folds = grouped_folds(notes)
+    assert folds == grouped_folds(notes)
+    seen = set()
+    for train, test in folds:
+        train_groups = {notes[i].group for i in train}
+        test_groups = {notes[i].group for i in test}
+        assert not train_groups & test_groups
+        seen.update(test)
+    assert seen == set(range(len(notes)))

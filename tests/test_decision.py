@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from notecheck.decision import RuleVotes, decide, rules_vote
+
+
+def probs(**kw):
+    base = {"CM-MH": 0.0, "CS-IND": 0.0, "CM-TLA": 0.0, "CM-CCC": 0.0, "NON-BILLABLE": 0.0}
+    base.update({k.replace("_", "-"): v for k, v in kw.items()})
+    return base
+
+
+def test_rules_abstain_without_hits():
+    assert rules_vote(RuleVotes()) is None
+
+
+def test_billable_cue_outvotes_non_billable_hits():
+    votes = RuleVotes(non_billable=("transport.transporting",), cues={"CM-MH": ("cm.advocacy",)})
+    assert rules_vote(votes) == "CM-MH"
+
+
+def test_tie_between_billable_labels_abstains():
+    votes = RuleVotes(cues={"CM-MH": ("cm.advocacy",), "CS-IND": ("cs.skill_building",)})
+    assert rules_vote(votes) is None
+
+
+def test_confident_model_keeps_its_label_but_disagreement_needs_review():
+    d = decide(probs(CM_MH=0.8, NON_BILLABLE=0.2), RuleVotes(non_billable=("clerical.faxing",)))
+    assert d.label == "CM-MH" and d.needs_review and not d.overridden
+
+
+def test_unsure_model_is_overridden_by_rule_vote():
+    d = decide(probs(CM_MH=0.45, NON_BILLABLE=0.40, CS_IND=0.15), RuleVotes(non_billable=("x.y",)))
+    assert d.label == "NON-BILLABLE" and d.overridden and d.needs_review
+
+
+def test_rule_vote_for_an_implausible_label_does_not_override():
+    d = decide(
+        probs(CM_MH=0.45, NON_BILLABLE=0.45, CM_TLA=0.10), RuleVotes(cues={"CM-TLA": ("t.x",)})
+    )
+    assert d.label == "CM-MH" and not d.overridden
+
+
+def test_agreement_with_high_confidence_needs_no_review():
+    d = decide(
+        probs(CM_CCC=0.9, CM_MH=0.1), RuleVotes(cues={"CM-CCC": ("ccc.provider_consultation",)})
+    )
+    assert d.label == "CM-CCC" and not d.needs_review and d.confidence == 0.9
+
+
+def test_probability_tie_resolves_in_label_order():
+    d = decide(probs(CM_MH=0.5, NON_BILLABLE=0.5), RuleVotes())
+    assert d.label == "CM-MH"
+
+
+def test_excluding_rule_raises_review():
+    d = decide(probs(CM_CCC=0.9), RuleVotes(excludes={"CM-CCC": ("ccc.family_not_professional",)}))
+    assert d.label == "CM-CCC" and d.needs_review

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import pytest
+
+import notecheck
+from notecheck.engine import MAX_TEXT_CHARS, CheckError, InputError
+from notecheck.labels import LABELS
+
+MIXED_NOTES = [
+    "CM left VM for clt's PCP re: appt",
+    "Clt and CM completed SSI application together; CM advocated with SSA worker by phone for 30 min",
+    "Transported clt to pharmacy (25 min). While there CM advocated with pharmacist and insurer "
+    "to get her prior auth approved.",
+    "Clt called, tearful after fight w/ mom. Used grounding + breathing skills; clt calmer. 20 min",
+    "Met w/ inpatient SW re: d/c planning; CILA bed located for 6/12 discharge. 2pm to 2:45pm",
+    "Phone consult w/ Dr. Alvarez (psychiatrist) re: clt's sleep; rec: lower dose. 15 min",
+    "Ünïcödé note — clt’s “SNAP” renewal done w/ CM 🙂 10:00-10:30",
+    "\n\nCM did not transport.\r\nClt took bus.\tWriter linked clt to food pantry.  ",
+]
+
+
+def test_voicemail_note_is_non_billable_citing_voicemail_rule(engine):
+    result = engine.check("CM left VM for clt's PCP re: appt")
+    assert result.label == "NON-BILLABLE"
+    (rule,) = [r for r in result.rules_fired if r.rule_id == "contact.voicemail_left"]
+    assert "001_1e3297cce69ec401.txt#§3" in rule.citation
+    assert rule.active_matches == 1
+
+
+def test_ssi_with_advocacy_is_billable_without_non_billable_flags(engine):
+    result = engine.check(
+        "Clt and CM completed SSI application together; CM advocated with SSA worker by phone "
+        "for 30 min"
+    )
+    assert result.label in {"CM-MH", "CS-IND"}
+    assert result.non_billable_flags == ()
+    assert result.minutes == 30 and result.units == 2
+
+
+def test_mixed_note_gets_billable_label_and_keeps_non_billable_flag(engine):
+    result = engine.check(MIXED_NOTES[2])
+    assert result.label == "CM-MH"
+    assert "transport.transporting" in {e.rule_id for e in result.non_billable_flags}
+    assert any("000 Q38" in hint for hint in result.hints)
+
+
+def test_negated_transport_is_not_flagged(engine):
+    result = engine.check("CM did not transport; clt took the bus. CM linked clt to food pantry.")
+    assert "transport.transporting" not in {e.rule_id for e in result.non_billable_flags}
+    evidence = [e for e in result.evidence if e.rule_id == "transport.transporting"]
+    assert evidence and evidence[0].negated and not evidence[0].active
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        (MIXED_NOTES[3], "CS-IND"),
+        (MIXED_NOTES[4], "CM-TLA"),
+        (MIXED_NOTES[5], "CM-CCC"),
+        ("Discussed clt in weekly supervision with my supervisor.", "NON-BILLABLE"),
+        ("Faxed ROI to the clinic and made copies for the chart.", "NON-BILLABLE"),
+    ],
+)
+def test_clear_notes_get_their_label(engine, text, label):
+    assert engine.check(text).label == label
+
+
+def test_assessment_note_is_non_billable_with_a_service_hint(engine):
+    result = engine.check(
+        "Phone intake with new clt: obtained social history, current meds and risk assessment "
+        "for the MHA appt."
+    )
+    assert result.label == "NON-BILLABLE"
+    assert any("Mental Health Assessment" in hint for hint in result.hints)
+
+
+@pytest.mark.parametrize("text", MIXED_NOTES)
+def test_evidence_offsets_index_the_original_text(engine, text):
+    result = engine.check(text)
+    assert result.evidence
+    for ev in result.evidence:
+        assert text[ev.start : ev.end] == ev.text
+
+
+def test_result_contract_has_all_fields_and_probabilities_sum_to_one(engine):
+    data = engine.check(MIXED_NOTES[1], billed_code="cm-mh").to_dict()
+    for key in (
+        "label",
+        "probabilities",
+        "confidence",
+        "needs_review",
+        "evidence",
+        "rules_fired",
+        "documentation",
+        "model_version",
+        "ruleset_version",
+    ):
+        assert key in data
+    assert set(data["probabilities"]) == set(LABELS)
+    assert abs(sum(data["probabilities"].values()) - 1) < 1e-3
+    assert data["billed_code"] == "CM-MH"
+    assert {d["check"] for d in data["documentation"]} == {
+        "duration",
+        "billable_unit",
+        "start_stop_times",
+        "goal_named",
+        "client_response",
+        "intervention_described",
+    }
+    for ev in data["evidence"]:
+        assert set(ev) >= {"start", "end", "text", "rule_id", "effect", "negated"}
+
+
+def test_billed_code_mismatch_is_reported(engine):
+    result = engine.check(
+        "Transported clt to the DHS office and waited in the lobby.", billed_code="CM-MH"
+    )
+    assert result.label == "NON-BILLABLE"
+    assert result.billed_code_matches is False
+    assert any("Billed as CM-MH" in h for h in result.hints)
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, code",
+    [
+        ("", {}, "empty_text"),
+        ("   \n\t ", {}, "empty_text"),
+        (42, {}, "invalid_type"),
+        (None, {}, "invalid_type"),
+        ("x" * (MAX_TEXT_CHARS + 1), {}, "text_too_long"),
+        ("clt\x00\x01 binary", {}, "binary_content"),
+        ("bad bytes \ufffd here", {}, "binary_content"),
+        ("CM linked clt to dentist.", {"billed_code": "T1017"}, "unknown_billed_code"),
+        ("CM linked clt to dentist.", {"minutes": -5}, "invalid_minutes"),
+        ("CM linked clt to dentist.", {"minutes": "soon"}, "invalid_minutes"),
+    ],
+)
+def test_bad_input_raises_clear_error_without_echoing_the_note(engine, text, kwargs, code):
+    with pytest.raises(InputError) as info:
+        engine.check(text, **kwargs)
+    assert info.value.code == code
+    if isinstance(text, str) and len(text) > 5:
+        assert text[:20] not in info.value.message
+
+
+def test_check_many_keeps_order_and_puts_errors_in_place(engine):
+    notes = [
+        "CM left VM for landlord.",
+        "",
+        {"text": MIXED_NOTES[5], "billed_code": "CM-CCC"},
+        {"text": "ok", "billed_code": "XX"},
+        MIXED_NOTES[4],
+    ]
+    results = list(engine.check_many(notes, batch_size=2))
+    assert len(results) == 5
+    assert isinstance(results[1], CheckError) and results[1].code == "empty_text"
+    assert isinstance(results[3], CheckError) and results[3].code == "unknown_billed_code"
+    assert results[0].label == "NON-BILLABLE"
+    assert results[2].label == "CM-CCC" and results[2].billed_code_matches is True
+    assert results[4].label == "CM-TLA"
+
+
+def test_check_many_matches_check(engine):
+    batch = list(engine.check_many(MIXED_NOTES))
+    for text, result in zip(MIXED_NOTES, batch, strict=True):
+        single = engine.check(text)
+        assert result.label == single.label
+        assert result.probabilities == pytest.approx(single.probabilities)
+
+
+def test_module_level_check_uses_the_shipped_model():
+    result = notecheck.check("CM faxed the discharge summary to the clinic.")
+    assert result.label == "NON-BILLABLE"
+    assert result.model_version.startswith("il132-")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from notecheck.data import load_notes
+from notecheck.evaluate import fit_engine_model, parse_corpus
+from notecheck.model import ModelError, default_model_dir, load_model, save_model
+
+
+@pytest.fixture(scope="module")
+def small_corpus():
+    notes = load_notes()
+    # Two scenario groups per label: enough to fit, small enough to be quick.
+    by_label: dict[str, list] = {}
+    for n in notes:
+        groups = by_label.setdefault(n.label, [])
+        if n.group not in groups and len(groups) < 3:
+            groups.append(n.group)
+    keep = {g for gs in by_label.values() for g in gs}
+    parsed, _ = parse_corpus([n for n in notes if n.group in keep])
+    return parsed
+
+
+def test_training_is_deterministic_and_round_trips(tmp_path, small_corpus):
+    index = list(range(len(small_corpus.notes)))
+    first = fit_engine_model(small_corpus, index)
+    second = fit_engine_model(small_corpus, index)
+    rows = small_corpus.rows
+    assert (first.predict_proba(rows) == second.predict_proba(rows)).all()
+
+    save_model(first, tmp_path, {"ruleset_sha256": "x"})
+    loaded = load_model(tmp_path)
+    assert (loaded.pipeline.predict_proba(rows) == first.predict_proba(rows)).all()
+    assert loaded.version.startswith("il132-")
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(default_model_dir(), target)
+    return target
+
+
+def test_corrupt_artifact_is_refused_before_unpickling(model_copy):
+    artifact = model_copy / "model.joblib"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        load_model(model_copy)
+
+
+def test_missing_artifact_gives_a_clear_error(model_copy):
+    (model_copy / "model.joblib").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        load_model(model_copy)
+
+
+def test_incompatible_library_version_is_refused(model_copy):
+    meta_path = model_copy / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["libraries"]["scikit-learn"] = "0.24.2"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="scikit-learn 0.24.2"):
+        load_model(model_copy)
+
+
+def test_shipped_model_matches_the_shipped_catalog_and_data():
+    from notecheck.catalog import load_catalog
+    from notecheck.data import corpus_sha256
+
+    meta = json.loads((default_model_dir() / "meta.json").read_text())
+    assert meta["ruleset_sha256"] == load_catalog().sha256, "rules changed: run notecheck train"
+    assert meta["training_data_sha256"] == corpus_sha256(), "data changed: run notecheck train"
+    engine_cv = meta["cv_metrics"]["engine"]
+    assert engine_cv["macro_f1"] >= 0.85
+    assert engine_cv["per_label"]["NON-BILLABLE"]["recall"] >= 0.90
+    assert engine_cv["macro_f1"] > meta["cv_metrics"]["tfidf_lr"]["macro_f1"]
