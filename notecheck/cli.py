@@ -212,6 +212,13 @@ def cmd_data_card(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run ``notecheck serve``."""
+    from notecheck.api.server import serve
+
+    return serve(host=args.host, port=args.port, workers=args.workers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -260,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir")
     c.set_defaults(func=cmd_data_card)
 
+    p = sub.add_parser("serve", help="run the HTTP API and the reviewer page")
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -1,0 +1,150 @@
+"""``create_app()``: the FastAPI application (model loaded once, in the lifespan)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from notecheck import __version__
+from notecheck.api.errors import ApiError, error_response
+from notecheck.api.routes import check_router, health_router, meta_router, web_router
+from notecheck.api.settings import Settings
+from notecheck.engine import Engine
+from notecheck.model import ModelError
+
+logger = logging.getLogger("notecheck.api")
+
+
+def _log_request(fields: dict[str, object]) -> None:
+    # One structured line per request. Never the body: notes are protected health information.
+    logger.info(json.dumps(fields, sort_keys=True))
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app. ``engine`` may be injected (tests); otherwise it loads at start-up."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = engine
+        app.state.model_error = None
+        if app.state.engine is None:
+            try:
+                app.state.engine = Engine(settings.model_dir)
+            except ModelError as exc:
+                # Stay up so /healthz answers and /readyz says why; /v1 answers 503.
+                app.state.model_error = str(exc)
+                logger.error(json.dumps({"event": "model_load_failed", "error": str(exc)}))
+        yield
+
+    app = FastAPI(
+        title="notecheck",
+        version=__version__,
+        description=(
+            "Which Medicaid service (Illinois Rule 132) does a case-management progress note "
+            "support — CM-MH, CS-IND, CM-TLA, CM-CCC — or is it NON-BILLABLE, and why."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine_lock = threading.Lock()
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next):  # type: ignore[no-untyped-def]
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request.state.request_id = request_id
+        request.state.text_length = None
+        started = time.perf_counter()
+        status = 500
+        try:
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        try:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if length > settings.max_body_bytes:
+                response = error_response(
+                    413, "body_too_large", f"request body over {settings.max_body_bytes} bytes"
+                )
+            elif (
+                request.method == "POST"
+                and request.url.path.startswith("/v1/")
+                and content_type != "application/json"
+            ):
+                response = error_response(
+                    415, "unsupported_media_type", "send the body as application/json"
+                )
+            else:
+                response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            _log_request(
+                {
+                    "event": "request",
+                    "request_id": request_id,
+                    "method": request.method,
+                    "route": getattr(route, "path", request.url.path),
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "text_length": request.state.text_length,
+                }
+            )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(422, "malformed_json", "request body is not valid JSON")
+        # Name the fields and the problem, never the submitted values (they may be a note).
+        parts = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
+            for e in errors[:5]
+        ]
+        return error_response(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The exception text may quote the note: log its type only, answer generically.
+        logger.error(
+            json.dumps(
+                {
+                    "event": "unhandled_error",
+                    "request_id": getattr(request.state, "request_id", None),
+                    "type": type(exc).__name__,
+                }
+            )
+        )
+        return error_response(500, "internal_error", "internal error")
+
+    app.include_router(health_router)
+    app.include_router(meta_router)
+    app.include_router(check_router)
+    app.include_router(web_router)
+    static = resources.files("notecheck.web")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app

@@ -1,0 +1,212 @@
+"""Routers: one per resource. A route validates, calls the engine, returns a schema."""
+
+from __future__ import annotations
+
+import hmac
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
+
+from notecheck.api.errors import ApiError, error_response
+from notecheck.api.schemas import (
+    BatchItemError,
+    BatchRequest,
+    BatchResponse,
+    CheckRequest,
+    CheckResponse,
+    ErrorResponse,
+    Health,
+    LabelOut,
+    RulesResponse,
+)
+from notecheck.engine import CheckError, Engine, InputError
+from notecheck.labels import LABEL_INFO, LABELS
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        401: "Missing or wrong X-API-Key (only when NOTECHECK_API_KEYS is set)",
+        413: "Text, batch or body over the configured limit",
+        415: "Body is not application/json",
+        422: "Malformed JSON, wrong types, empty or binary text, unknown billed_code",
+        503: "Model not loaded",
+    }.items()
+}
+
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """When API keys are configured, the request must carry one of them (constant-time compare)."""
+    keys = request.app.state.settings.api_keys
+    if not keys:
+        return
+    given = (x_api_key or "").encode()
+    matched = False
+    for key in keys:  # compare against every key so timing does not reveal which one is close
+        matched |= hmac.compare_digest(given, key.encode())
+    if not matched:
+        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+
+
+def _engine(request: Request) -> Engine:
+    engine = request.app.state.engine
+    if engine is None:
+        raise ApiError(503, "model_unavailable", "the model is not loaded; see /readyz")
+    return engine
+
+
+def _input_error(exc: InputError | CheckError) -> tuple[int, str, str]:
+    status = 413 if exc.code == "text_too_long" else 422
+    return status, exc.code, exc.message
+
+
+health_router = APIRouter(tags=["health"])
+meta_router = APIRouter(
+    prefix="/v1",
+    tags=["catalog"],
+    dependencies=[Depends(require_api_key)],
+    responses=ERROR_RESPONSES,
+)
+check_router = APIRouter(
+    prefix="/v1", tags=["check"], dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES
+)
+web_router = APIRouter(include_in_schema=False)
+
+
+@health_router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """Liveness: the process answers."""
+    return Health(status="ok")
+
+
+@health_router.get("/readyz", response_model=Health, responses={503: {"model": ErrorResponse}})
+def readyz(request: Request) -> Health | JSONResponse:
+    """Readiness: the model is loaded and its checksum verified."""
+    engine = request.app.state.engine
+    if engine is None:
+        reason = request.app.state.model_error or "model not loaded yet"
+        return error_response(503, "not_ready", reason)
+    return Health(
+        status="ready", model_version=engine.model_version, ruleset_version=engine.ruleset_version
+    )
+
+
+@meta_router.get("/labels", response_model=list[LabelOut])
+def labels() -> list[LabelOut]:
+    """The five service codes with definitions and seed citations."""
+    return [
+        LabelOut(code=i.code, name=i.name, definition=i.definition, citation=i.citation)
+        for i in (LABEL_INFO[code] for code in LABELS)
+    ]
+
+
+@meta_router.get("/rules", response_model=RulesResponse)
+def rules(request: Request) -> RulesResponse:
+    """The rule catalog in force, with citations."""
+    catalog = _engine(request).catalog
+    return RulesResponse.model_validate(
+        {
+            "profile": catalog.profile,
+            "version": catalog.version,
+            "rules": [
+                {
+                    "id": r.id,
+                    "title": r.title,
+                    "effect": r.effect,
+                    "label": r.label,
+                    "service": r.service,
+                    "citations": list(r.citations),
+                    "explanation": r.explanation,
+                    "discounted_by": list(r.discounted_by),
+                }
+                for r in catalog.enabled_rules
+            ],
+        }
+    )
+
+
+@check_router.post("/check", response_model=CheckResponse)
+def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
+    """Classify one note. Runs in the thread pool, so the event loop never blocks."""
+    engine = _engine(request)
+    request.state.text_length = len(body.text)
+    limit = request.app.state.settings.max_text_chars
+    if len(body.text) > limit:
+        raise ApiError(413, "text_too_long", f"text over {limit} characters")
+    try:
+        with request.app.state.engine_lock:
+            result = engine.check(body.text, billed_code=body.billed_code, minutes=body.minutes)
+    except InputError as exc:
+        raise ApiError(*_input_error(exc)) from None
+    return {**result.to_dict(), "note_id": body.note_id}
+
+
+@check_router.post("/check/batch", response_model=BatchResponse)
+def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
+    """Classify up to NOTECHECK_MAX_BATCH notes; results come back in request order."""
+    engine = _engine(request)
+    settings = request.app.state.settings
+    if len(body.notes) > settings.max_batch:
+        raise ApiError(413, "batch_too_large", f"at most {settings.max_batch} notes per request")
+    slots: list[dict[str, Any] | None] = [None] * len(body.notes)
+    valid: list[tuple[int, CheckRequest]] = []
+    total_chars = 0
+    for i, raw in enumerate(body.notes):
+        note_id = raw.get("note_id") if isinstance(raw.get("note_id"), str) else None
+        try:
+            item = CheckRequest.model_validate(raw)
+        except ValidationError as exc:
+            fields = ", ".join(
+                ".".join(str(p) for p in e["loc"]) or "item" for e in exc.errors()[:3]
+            )
+            slots[i] = BatchItemError(
+                note_id=note_id,
+                index=i,
+                error={"code": "invalid_request", "message": f"invalid field(s): {fields}"},
+            ).model_dump()
+            continue
+        total_chars += len(item.text)
+        if len(item.text) > settings.max_text_chars:
+            slots[i] = BatchItemError(
+                note_id=note_id,
+                index=i,
+                error={
+                    "code": "text_too_long",
+                    "message": f"text over {settings.max_text_chars} characters",
+                },
+            ).model_dump()
+            continue
+        valid.append((i, item))
+    request.state.text_length = total_chars
+    with request.app.state.engine_lock:
+        outcomes = list(
+            engine.check_many(
+                [
+                    {"text": it.text, "billed_code": it.billed_code, "minutes": it.minutes}
+                    for _, it in valid
+                ]
+            )
+        )
+    for (i, item), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, CheckError):
+            slots[i] = BatchItemError(
+                note_id=item.note_id,
+                index=i,
+                error={"code": outcome.code, "message": outcome.message},
+            ).model_dump()
+        else:
+            slots[i] = {**outcome.to_dict(), "note_id": item.note_id}
+    return {
+        "results": slots,
+        "model_version": engine.model_version,
+        "ruleset_version": engine.ruleset_version,
+    }
+
+
+@web_router.get("/", response_class=HTMLResponse)
+def index() -> HTMLResponse:
+    """The reviewer page (plain HTML/CSS/JS, no CDN)."""
+    page = resources.files("notecheck.web").joinpath("index.html").read_text(encoding="utf-8")
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})

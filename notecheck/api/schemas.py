@@ -1,0 +1,173 @@
+"""Request and response schemas of the HTTP API (separate from the library's dataclasses)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+
+class CheckRequest(BaseModel):
+    """One note to check."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "CM left VM for clt's PCP re: appt", "billed_code": "CM-MH"}]
+        },
+    )
+
+    text: StrictStr = Field(description="The progress note (plain UTF-8 text).")
+    billed_code: StrictStr | None = Field(
+        None, description="The code the note was billed as: CM-MH, CS-IND, CM-TLA, CM-CCC."
+    )
+    minutes: StrictInt | StrictFloat | None = Field(
+        None, gt=0, le=1440, description="Minutes billed, when the note does not state them."
+    )
+    note_id: StrictStr | None = Field(None, max_length=200, description="Echoed back as given.")
+
+
+class BatchRequest(BaseModel):
+    """Several notes; each item has the fields of ``CheckRequest``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notes: list[dict[str, Any]] = Field(
+        min_length=1, description="Items shaped like CheckRequest; a bad item gets an error entry."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The error detail."""
+
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error response has this shape."""
+
+    error: ErrorBody
+
+
+class EvidenceOut(BaseModel):
+    """A span of the note with its rule."""
+
+    start: int
+    end: int
+    text: str
+    rule_id: str
+    effect: str
+    negated: bool
+    modifiers: list[str]
+    active: bool
+    label: str | None
+    sentence: str
+
+
+class RuleFiredOut(BaseModel):
+    """A rule that matched, with its citation."""
+
+    rule_id: str
+    title: str
+    effect: str
+    citation: str
+    explanation: str
+    label: str | None
+    matches: int
+    active_matches: int
+
+
+class DocumentationOut(BaseModel):
+    """A documentation check."""
+
+    check: str
+    status: Literal["pass", "fail", "unknown"]
+    detail: str
+
+
+class ModelTermOut(BaseModel):
+    """A model feature that pushed toward the label."""
+
+    term: str
+    kind: str
+    weight: float
+
+
+class CheckResponse(BaseModel):
+    """The result contract for one note."""
+
+    contract_version: str
+    note_id: str | None = None
+    label: str
+    display_name: str
+    probabilities: dict[str, float]
+    confidence: float
+    needs_review: bool
+    review_reasons: list[str]
+    evidence: list[EvidenceOut]
+    rules_fired: list[RuleFiredOut]
+    documentation: list[DocumentationOut]
+    hints: list[str]
+    minutes: float | None
+    units: int | None
+    billed_code: str | None
+    billed_code_matches: bool | None
+    model_version: str
+    ruleset_version: str
+    model_terms: list[ModelTermOut]
+    rules_vote: str | None
+
+
+class BatchItemError(BaseModel):
+    """A note of a batch that could not be checked."""
+
+    note_id: str | None = None
+    index: int
+    error: ErrorBody
+
+
+class BatchResponse(BaseModel):
+    """Results in request order; a bad note has an error entry in its place."""
+
+    results: list[CheckResponse | BatchItemError]
+    model_version: str
+    ruleset_version: str
+
+
+class LabelOut(BaseModel):
+    """A service code."""
+
+    code: str
+    name: str
+    definition: str
+    citation: str
+
+
+class RuleOut(BaseModel):
+    """A catalog rule."""
+
+    id: str
+    title: str
+    effect: str
+    label: str | None
+    service: str | None
+    citations: list[str]
+    explanation: str
+    discounted_by: list[str]
+
+
+class RulesResponse(BaseModel):
+    """The rule catalog."""
+
+    profile: str
+    version: str
+    rules: list[RuleOut]
+
+
+class Health(BaseModel):
+    """Liveness / readiness."""
+
+    status: str
+    model_version: str | None = None
+    ruleset_version: str | None = None

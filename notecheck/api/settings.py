@@ -1,0 +1,53 @@
+"""API settings, read from ``NOTECHECK_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from notecheck.engine import MAX_TEXT_CHARS
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings of the HTTP service."""
+
+    #: API keys; when non-empty every /v1 call needs a matching ``X-API-Key`` header.
+    api_keys: tuple[str, ...] = ()
+    #: Largest note accepted (characters); never above the engine's own limit.
+    max_text_chars: int = MAX_TEXT_CHARS
+    #: Most notes in one ``/v1/check/batch`` request.
+    max_batch: int = 1000
+    #: Largest request body in bytes.
+    max_body_bytes: int = 25 * 1024 * 1024
+    #: Model directory (default: the shipped model).
+    model_dir: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ``NOTECHECK_API_KEYS`` (comma-separated), ``NOTECHECK_MAX_TEXT_CHARS``,
+        ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES`` and ``NOTECHECK_MODEL_DIR``."""
+        keys = tuple(
+            k.strip() for k in os.environ.get("NOTECHECK_API_KEYS", "").split(",") if k.strip()
+        )
+        return cls(
+            api_keys=keys,
+            max_text_chars=min(_int("NOTECHECK_MAX_TEXT_CHARS", MAX_TEXT_CHARS), MAX_TEXT_CHARS),
+            max_batch=_int("NOTECHECK_MAX_BATCH", 1000),
+            max_body_bytes=_int("NOTECHECK_MAX_BODY_BYTES", 25 * 1024 * 1024),
+            model_dir=os.environ.get("NOTECHECK_MODEL_DIR") or None,
+        )

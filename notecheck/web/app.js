@@ -1,0 +1,129 @@
+// notecheck reviewer page: posts the note to /v1/check and renders the result.
+// The note is only ever inserted as text nodes (never innerHTML), so it cannot inject markup.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const form = $("check-form");
+const statusLine = $("status");
+const keyInput = $("api-key");
+
+keyInput.value = sessionStorage.getItem("notecheck-api-key") || "";
+
+function setStatus(message, isError) {
+  statusLine.textContent = message;
+  statusLine.className = isError ? "error" : "";
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// Keep non-overlapping spans, preferring rule evidence that counted, then longer spans.
+function pickSpans(evidence) {
+  const rank = (e) => (e.effect === "model-cue" ? 2 : e.active ? 0 : 1);
+  const sorted = [...evidence].sort(
+    (a, b) => rank(a) - rank(b) || (b.end - b.start) - (a.end - a.start) || a.start - b.start
+  );
+  const chosen = [];
+  for (const e of sorted) {
+    if (e.effect === "model-cue") continue;
+    if (chosen.every((c) => e.end <= c.start || e.start >= c.end)) chosen.push(e);
+  }
+  return chosen.sort((a, b) => a.start - b.start);
+}
+
+function renderNote(text, evidence, rulesById) {
+  const view = $("highlighted");
+  view.replaceChildren();
+  let pos = 0;
+  pickSpans(evidence).forEach((e) => {
+    view.append(document.createTextNode(text.slice(pos, e.start)));
+    const rule = rulesById[e.rule_id];
+    const title = rule ? `${rule.title} — ${rule.citation}` : e.rule_id;
+    const cls = `ev ${e.active ? e.effect : "inactive"}`;
+    view.append(el("mark", { class: cls, title, "data-rule": e.rule_id }, text.slice(e.start, e.end)));
+    pos = e.end;
+  });
+  view.append(document.createTextNode(text.slice(pos)));
+}
+
+function render(text, data) {
+  const rulesById = Object.fromEntries(data.rules_fired.map((r) => [r.rule_id, r]));
+  const badge = $("label-badge");
+  badge.textContent = data.label;
+  badge.dataset.label = data.label;
+  $("label-name").textContent = data.display_name;
+  $("review-flag").hidden = !data.needs_review;
+  $("confidence-bar").value = data.confidence;
+  $("confidence-text").textContent = `${Math.round(data.confidence * 100)}%`;
+  $("review-reasons").replaceChildren(...data.review_reasons.map((r) => el("li", {}, r)));
+  renderNote(text, data.evidence, rulesById);
+
+  const items = data.evidence
+    .filter((e) => e.effect !== "model-cue" || e.active)
+    .map((e) => {
+      const rule = rulesById[e.rule_id];
+      const li = el("li", {}, e.sentence);
+      if (rule) {
+        li.append(el("br"), el("span", { class: "cite" }, `${rule.explanation} (${rule.citation})`));
+      }
+      return li;
+    });
+  $("evidence-list").replaceChildren(...(items.length ? items : [el("li", {}, "No rule matched; the label is the model's reading of the whole note.")]));
+  $("hints").replaceChildren(...(data.hints.length ? data.hints : ["Nothing to fix was found."]).map((h) => el("li", {}, h)));
+
+  const rows = data.documentation.map((d) =>
+    el("tr", {}, el("td", {}, d.check.replaceAll("_", " ")), el("td", { class: d.status }, d.status), el("td", {}, d.detail))
+  );
+  $("doc-checks").tBodies[0].replaceChildren(...rows);
+  $("versions").textContent = `model ${data.model_version} · rules ${data.ruleset_version}`;
+  $("result").hidden = false;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("note").value;
+  if (!text.trim()) {
+    setStatus("Paste a progress note first.", true);
+    $("note").focus();
+    return;
+  }
+  const body = { text };
+  const code = $("billed-code").value;
+  if (code) body.billed_code = code;
+  const minutes = $("minutes").value;
+  if (minutes) body.minutes = Number(minutes);
+  const headers = { "Content-Type": "application/json" };
+  if (keyInput.value) {
+    headers["X-API-Key"] = keyInput.value;
+    sessionStorage.setItem("notecheck-api-key", keyInput.value);
+  }
+  const button = $("check-button");
+  button.disabled = true;
+  setStatus("Checking…", false);
+  try {
+    const response = await fetch("/v1/check", { method: "POST", headers, body: JSON.stringify(body) });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      const message = data && data.error ? data.error.message : `HTTP ${response.status}`;
+      setStatus(`Could not check the note: ${message}`, true);
+      if (response.status === 401) keyInput.focus();
+      return;
+    }
+    render(text, data);
+    setStatus(`Checked: ${data.label}.`, false);
+    $("result-heading").focus?.();
+  } catch (err) {
+    setStatus("Could not reach the notecheck server.", true);
+  } finally {
+    button.disabled = false;
+  }
+});

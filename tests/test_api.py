@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from notecheck.api import create_app
+from notecheck.api.settings import Settings
+
+NOTE = "Clt called tearful after fight with partner; used grounding skills with CM. 20 min"
+SECRET_NOTE = "Zephyrine Quillfeather was driven to the pharmacy by writer"
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    with TestClient(create_app(Settings(max_text_chars=5000, max_batch=5), engine=engine)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def keyed_client(engine):
+    app = create_app(Settings(api_keys=("k-one", "k-two")), engine=engine)
+    with TestClient(app) as c:
+        yield c
+
+
+def post(client, path, body, **headers):
+    return client.post(
+        path, content=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
+
+
+def test_check_returns_result_contract_with_note_id(client):
+    r = post(client, "/v1/check", {"text": NOTE, "note_id": "A-17", "billed_code": "CS-IND"})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["label"] == "CS-IND" and data["note_id"] == "A-17"
+    assert data["billed_code_matches"] is True
+    assert data["model_version"].startswith("il132-") and data["ruleset_version"]
+    assert r.headers["X-Request-ID"]
+
+
+def test_batch_keeps_order_and_reports_bad_items_in_place(client):
+    notes = [
+        {"text": "CM left VM for landlord.", "note_id": "1"},
+        {"text": 12, "note_id": "2"},
+        {"text": "x" * 5001, "note_id": "3"},
+        {"text": NOTE, "note_id": "4", "billed_code": "ZZ"},
+        {
+            "text": "Phone consult with clt's psychiatrist re: med side effects; rec lower dose.",
+            "note_id": "5",
+        },
+    ]
+    r = post(client, "/v1/check/batch", {"notes": notes})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x.get("note_id") for x in results] == ["1", "2", "3", "4", "5"]
+    assert results[0]["label"] == "NON-BILLABLE"
+    assert results[1]["error"]["code"] == "invalid_request" and results[1]["index"] == 1
+    assert results[2]["error"]["code"] == "text_too_long"
+    assert results[3]["error"]["code"] == "unknown_billed_code"
+    assert results[4]["label"] == "CM-CCC"
+
+
+def test_batch_over_the_limit_is_413(client):
+    r = post(client, "/v1/check/batch", {"notes": [{"text": "Faxed ROI"}] * 6})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "batch_too_large"
+
+
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"text": "x" * 5001}, 413, "text_too_long"),
+        ({"text": ""}, 422, "empty_text"),
+        ({"text": "a\x00b"}, 422, "binary_content"),
+        ({"text": 5}, 422, "invalid_request"),
+        ({"text": "Faxed ROI", "billed_code": "T1017"}, 422, "unknown_billed_code"),
+        ({"text": "Faxed ROI", "minutes": -1}, 422, "invalid_request"),
+        ({"text": "Faxed ROI", "colour": "red"}, 422, "invalid_request"),
+        ({}, 422, "invalid_request"),
+        ({"notes": []}, 422, "invalid_request"),
+    ],
+)
+def test_bad_input_gets_one_error_shape(client, body, status, code):
+    r = post(client, "/v1/check", body)
+    assert r.status_code == status
+    assert r.json() == {"error": {"code": code, "message": r.json()["error"]["message"]}}
+    assert "x" * 50 not in r.text
+
+
+def test_malformed_json_is_422(client):
+    r = client.post("/v1/check", content=b'{"text": ', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "malformed_json"
+
+
+def test_wrong_content_type_is_415(client):
+    r = client.post(
+        "/v1/check",
+        content=b"text=hello",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_oversized_body_is_413(engine):
+    app = create_app(Settings(max_body_bytes=100), engine=engine)
+    with TestClient(app) as c:
+        r = post(c, "/v1/check", {"text": "y" * 200})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+
+def test_unknown_route_uses_error_shape(client):
+    r = client.get("/v1/nothing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_labels_and_rules(client):
+    labels = client.get("/v1/labels").json()
+    assert [x["code"] for x in labels] == ["CM-MH", "CS-IND", "CM-TLA", "CM-CCC", "NON-BILLABLE"]
+    rules = client.get("/v1/rules").json()
+    assert len(rules["rules"]) >= 40 and all(r["citations"] for r in rules["rules"])
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "model_version": None,
+        "ruleset_version": None,
+    }
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_readyz_is_503_when_the_model_cannot_load(tmp_path):
+    app = create_app(Settings(model_dir=str(tmp_path)))
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503 and "model file missing" in r.json()["error"]["message"]
+        r = post(c, "/v1/check", {"text": NOTE})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+
+
+def test_auth_required_when_keys_are_configured(keyed_client):
+    assert post(keyed_client, "/v1/check", {"text": NOTE}).status_code == 401
+    assert (
+        post(keyed_client, "/v1/check", {"text": NOTE}, **{"X-API-Key": "wrong"}).status_code == 401
+    )
+    assert keyed_client.get("/v1/labels").status_code == 401
+    r = post(keyed_client, "/v1/check", {"text": NOTE}, **{"X-API-Key": "k-two"})
+    assert r.status_code == 200
+    assert keyed_client.get("/v1/labels", headers={"X-API-Key": "k-one"}).status_code == 200
+    assert keyed_client.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_no_auth_when_no_keys(client):
+    assert client.get("/v1/labels").status_code == 200
+
+
+def test_request_log_has_one_line_per_request_and_never_the_note(client, caplog):
+    with caplog.at_level(logging.INFO, logger="notecheck.api"):
+        r = post(client, "/v1/check", {"text": SECRET_NOTE})
+        post(client, "/v1/check", {"text": SECRET_NOTE, "billed_code": "BAD"})
+    assert r.status_code == 200
+    lines = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "notecheck.api"]
+    assert len(lines) == 2
+    assert lines[0]["route"] == "/v1/check" and lines[0]["status"] == 200
+    assert lines[0]["text_length"] == len(SECRET_NOTE) and lines[0]["latency_ms"] >= 0
+    assert lines[1]["status"] == 422
+    everything = caplog.text
+    assert "Zephyrine" not in everything and "Quillfeather" not in everything
+
+
+def test_reviewer_page_is_served_without_external_assets(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<label for="note">' in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "notecheck"
+    assert client.get("/docs").status_code == 200
+
+
+def test_serve_refuses_public_bind_without_keys(monkeypatch):
+    from notecheck.api.server import serve
+
+    monkeypatch.delenv("NOTECHECK_API_KEYS", raising=False)
+    assert serve(host="0.0.0.0", port=1) == 2

@@ -1,0 +1,110 @@
+"""A real browser against a real server: paste a note, press Check, see the label and spans."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT_DIR = Path(
+    os.environ.get("NOTECHECK_SCREENSHOTS", Path(__file__).parent.parent / "screenshots")
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "NOTECHECK_API_KEYS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notecheck", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def test_reviewer_pastes_a_note_and_sees_label_and_highlights(server_url, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill(
+        "Transported clt to the pharmacy. CM left VM for her PCP re: refill appt."
+    )
+    page.get_by_label("Billed as (optional)").select_option("CM-MH")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    assert page.inner_text("#label-badge") == "NON-BILLABLE"
+    marks = page.locator("#highlighted mark.non-billable")
+    assert marks.count() >= 2
+    assert {marks.nth(i).get_attribute("data-rule") for i in range(marks.count())} >= {
+        "transport.transporting",
+        "contact.voicemail_left",
+    }
+    assert "Billed as CM-MH" in page.inner_text("#hints")
+    assert page.locator("#doc-checks tbody tr").count() == 6
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "reviewer-page.png"), full_page=True)
+    assert (SCREENSHOT_DIR / "reviewer-page.png").stat().st_size > 10_000
+
+
+def test_empty_note_shows_an_error_without_calling_the_api(server_url, browser):
+    page = browser.new_page()
+    page.goto(server_url + "/")
+    page.keyboard.press("Tab")  # the textarea is the first focusable control
+    page.get_by_role("button", name="Check").click()
+    assert "Paste a progress note first" in page.inner_text("#status")
+    assert page.locator("#result").is_hidden()
