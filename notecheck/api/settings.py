@@ -39,8 +39,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read ``NOTECHECK_API_KEYS`` (comma-separated), ``NOTECHECK_MAX_TEXT_CHARS``,
-        ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES`` and ``NOTECHECK_MODEL_DIR``."""
+        """Read the settings from the environment.
+
+        ``NOTECHECK_API_KEYS`` (comma-separated), ``NOTECHECK_MAX_TEXT_CHARS``,
+        ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES`` and ``NOTECHECK_MODEL_DIR``.
+        """
         keys = tuple(
             k.strip() for k in os.environ.get("NOTECHECK_API_KEYS", "").split(",") if k.strip()
         )
