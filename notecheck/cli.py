@@ -219,6 +219,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(host=args.host, port=args.port, workers=args.workers)
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Run ``notecheck batch``."""
+    from notecheck.batch import run_batch_cli
+
+    return run_batch_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -272,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.set_defaults(func=cmd_serve)
+
+    from notecheck.batch import add_batch_arguments
+
+    p = sub.add_parser("batch", help="score a CSV/JSONL export: every row back, findings, report")
+    add_batch_arguments(p)
+    p.set_defaults(func=cmd_batch)
     return parser
 
 

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+
+import pytest
+
+from notecheck.batch import render_report, run_batch
+from notecheck.cli import main
+
+HEADER = "note_id,client_id,staff_id,service_date,start_time,end_time,minutes,billed_code,text"
+
+
+def write(tmp_path, name, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def run(path, ledger, **kw):
+    out = io.StringIO()
+    summary = run_batch(path, out, ledger=ledger, **kw)
+    out.seek(0)
+    return summary, out
+
+
+def csv_rows(out):
+    return list(csv.DictReader(out))
+
+
+@pytest.fixture
+def week(tmp_path):
+    # UTF-8 BOM, Windows line endings, a quoted newline inside a note, and malformed rows.
+    lines = [
+        HEADER,
+        'n1,c1,s1,2026-11-02,09:00,09:30,,CM-MH,"Transported clt to DHS.\r\nWaited in lobby 20 min."',
+        "n2,c1,s2,2026-11-02,09:15,09:45,,CM-MH,Advocated with landlord re: repairs; clt stated relief",
+        "n3,c2,s1,11/03/2026,2:00 PM,3:00 PM,,CM-TLA,Discharge planning w/ unit SW; CILA bed located",
+        "n4,c2,s1,2026-13-40,,,,CM-MH,bad date row",
+        "n5,c3,s2,2026-11-04,,,20,ZZ,Faxed ROI",
+        "n6,c3,s2,2026-11-04,,,,CM-MH,",
+        "n7,c4,s3,2026-11-05,10:00,10:30,,CM-CCC,Consulted clt's psychiatrist re: meds; rec lower dose",
+        "n8,c4,s4,2026-11-05,10:00,10:30,,CM-CCC,Joined the psychiatrist consult re: clt's meds; rec lower dose",
+    ]
+    body = "\ufeff" + "\r\n".join(lines) + "\r\n"
+    data = body.encode("utf-8").replace(b"bad date row", b"bad \xff\xfe bytes")
+    return write(tmp_path, "week.csv", data)
+
+
+def test_every_row_comes_back_once_in_order_with_status(week, tmp_path):
+    summary, out = run(week, tmp_path / "l.sqlite")
+    rows = csv_rows(out)
+    assert [r["note_id"] for r in rows] == [f"n{i}" for i in range(1, 9)]
+    assert [r["row"] for r in rows] == [str(i) for i in range(1, 9)]
+    status = {r["note_id"]: (r["status"], r["error"]) for r in rows}
+    assert status["n4"][0] == "error" and "UTF-8" in status["n4"][1]
+    assert status["n5"][0] == "error" and status["n5"][1].startswith("unknown_billed_code")
+    assert status["n6"][0] == "error" and status["n6"][1].startswith("empty_text")
+    assert summary["rows"] == 8 and summary["ok"] == 5 and summary["errors"] == 3
+
+
+def test_quoted_newline_note_is_one_row_and_scored(week, tmp_path):
+    _, out = run(week, tmp_path / "l.sqlite")
+    first = csv_rows(out)[0]
+    assert first["label"] == "NON-BILLABLE"
+    assert set(first["non_billable_rules"].split(";")) >= {
+        "transport.transporting",
+        "transport.waiting",
+    }
+
+
+def test_billed_code_mismatch_is_found(week, tmp_path):
+    summary, out = run(week, tmp_path / "l.sqlite")
+    mismatches = summary["billed_code_mismatches"]
+    assert mismatches["count"] == 1
+    assert mismatches["items"][0]["note_id"] == "n1"
+    assert mismatches["items"][0]["billed_code"] == "CM-MH"
+    assert mismatches["items"][0]["label"] == "NON-BILLABLE"
+    assert summary["staff"]["s1"]["mismatches"] == 1
+
+
+def test_overlaps_and_double_billed_ccc_are_found(week, tmp_path):
+    summary, _ = run(week, tmp_path / "l.sqlite")
+    kinds = {(o["kind"], tuple(o["note_ids"])) for o in summary["overlaps"]}
+    assert ("time_overlap", ("n1", "n2")) in kinds
+    assert ("ccc_billed_twice", ("n7", "n8")) in kinds
+    assert len(summary["overlaps"]) == 2
+
+
+def cap_file(tmp_path, name, ids, hours_each):
+    lines = [HEADER] + [
+        f"{i},cx,s9,2026-0{k + 1}-10,,,{hours_each * 60},CM-TLA,Discharge planning with hospital SW for placement"
+        for k, i in enumerate(ids)
+    ]
+    return write(tmp_path, name, ("\n".join(lines) + "\n").encode())
+
+
+def test_annual_cap_is_crossed_across_two_runs_and_rerun_does_not_double_count(tmp_path):
+    ledger = tmp_path / "ledger.sqlite"
+    first, _ = run(cap_file(tmp_path, "a.csv", ["t1", "t2", "t3"], 10), ledger)
+    assert first["caps"] == []  # 30 of 40 hours
+    second, _ = run(cap_file(tmp_path, "b.csv", ["t4", "t5"], 10), ledger)
+    (cap,) = second["caps"]
+    assert cap["kind"] == "cap_exceeded" and cap["hours"] == 50 and cap["service"] == "CM-TLA"
+    again, _ = run(cap_file(tmp_path, "b.csv", ["t4", "t5"], 10), ledger)
+    assert again["caps"][0]["hours"] == 50
+    with sqlite3.connect(ledger) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 5
+
+
+def test_near_cap_warning(tmp_path):
+    summary, _ = run(
+        cap_file(tmp_path, "a.csv", ["t1", "t2", "t3", "t4"], 9), tmp_path / "l.sqlite"
+    )
+    assert summary["caps"][0]["kind"] == "cap_near" and summary["caps"][0]["hours"] == 36
+
+
+def test_jsonl_in_and_out_with_column_mapping(tmp_path):
+    lines = [
+        json.dumps({"id": "j1", "body": "CM left VM for clt's PCP re: appt", "code": "CM-MH"}),
+        "not json at all",
+        json.dumps(["a list"]),
+        json.dumps(
+            {
+                "id": "j4",
+                "body": "Role-played calling the pharmacy with clt; clt then made the call herself.",
+            }
+        ),
+    ]
+    path = write(tmp_path, "notes.jsonl", ("\n".join(lines) + "\n").encode())
+    summary, out = run(
+        path,
+        None,
+        out_fmt="jsonl",
+        mapping={"note_id": "id", "text": "body", "billed_code": "code"},
+    )
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["row"] for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["label"] == "NON-BILLABLE" and rows[0]["billed_code_matches"] is False
+    assert rows[1]["status"] == "error" and "JSON" in rows[1]["error"]
+    assert rows[2]["status"] == "error"
+    assert rows[3]["label"] == "CS-IND"
+    assert summary["errors"] == 2
+
+
+def test_missing_text_column_is_a_clear_error(tmp_path):
+    path = write(tmp_path, "x.csv", b"note_id,body\n1,hello\n")
+    with pytest.raises(ValueError, match="no 'text' column"):
+        run(path, None)
+
+
+def test_two_jobs_give_the_same_rows_as_one(week, tmp_path):
+    _, one = run(week, None, jobs=1, chunk_size=2)
+    _, two = run(week, None, jobs=2, chunk_size=2)
+    assert one.getvalue() == two.getvalue()
+
+
+def test_report_is_self_contained_html_with_a_chart(week, tmp_path):
+    summary, _ = run(week, tmp_path / "l.sqlite")
+    html = render_report(summary)
+    assert "<svg" in html and "Per staff member" in html and "ccc_billed_twice" in html
+    assert "src=" not in html and "href=" not in html
+    assert "Transported clt" not in html  # no note text in the report
+
+
+def test_cli_writes_output_report_and_summary(week, tmp_path, capsys):
+    out, report = tmp_path / "out.jsonl", tmp_path / "report.html"
+    code = main(
+        [
+            "batch",
+            str(week),
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+            "--ledger",
+            str(tmp_path / "l.sqlite"),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert len(out.read_text().splitlines()) == 8
+    summary = json.loads(report.with_suffix(".json").read_text())
+    assert summary["rows"] == 8 and summary["finding_counts"]["overlaps"] == 2
+    assert "8 rows (5 scored, 3 errors)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["batch", "/nonexistent.csv"], ["batch", "x.txt"]])
+def test_cli_bad_arguments_exit_2(tmp_path, args, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.txt").write_text("hi")
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith("notecheck: ")
