@@ -13,7 +13,9 @@ Pattern mini-language (one string per pattern, tokens separated by spaces):
 ``a|b?``
     the same token, optional
 ``*N-M``
-    a gap of N to M tokens that does not cross sentence punctuation
+    a gap of N to M tokens (never across a sentence boundary)
+
+A pattern must start with a required word: matching is indexed by first words.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ _MODIFIER_KEYS = {
 }
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
 _GAP_RE = re.compile(r"^\*(\d+)(?:-(\d+))?$")
-_SENTENCE_PUNCT = [".", ";", "!", "?"]
 
 
 class CatalogError(ValueError):
@@ -89,8 +90,8 @@ class Rule:
         """All citations joined for display."""
         return "; ".join(self.citations)
 
-    def token_patterns(self) -> list[list[dict[str, Any]]]:
-        """The rule's patterns compiled for spaCy's ``Matcher``."""
+    def compiled_patterns(self) -> list[tuple[Element, ...]]:
+        """The rule's patterns compiled for ``notecheck.nlp.RuleMatcher``."""
         return [compile_pattern(p) for p in self.patterns]
 
 
@@ -138,38 +139,50 @@ class RuleCatalog:
         return tuple(r for r in self.rules if r.enabled)
 
 
-def compile_pattern(pattern: str) -> list[dict[str, Any]]:
-    """Compile one mini-language pattern into a spaCy ``Matcher`` token pattern."""
-    tokens: list[dict[str, Any]] = []
-    for element in pattern.split():
-        gap = _GAP_RE.match(element)
+@dataclass(frozen=True)
+class Element:
+    """One step of a compiled pattern: ``count`` tokens from ``min_count`` to ``max_count``.
+
+    ``values`` is None for a gap (any token); otherwise the token's ``attr`` ("lemma" or
+    "lower") must be one of ``values``.
+    """
+
+    values: frozenset[str] | None
+    attr: str
+    min_count: int
+    max_count: int
+
+
+def compile_pattern(pattern: str) -> tuple[Element, ...]:
+    """Compile one mini-language pattern (see the module docstring) into elements."""
+    elements: list[Element] = []
+    for part in pattern.split():
+        gap = _GAP_RE.match(part)
         if gap:
             low = int(gap.group(1))
             high = int(gap.group(2) or low)
             if high < low or high > 8:
-                raise CatalogError(f"pattern {pattern!r}: bad gap {element!r}")
-            tokens.append({"TEXT": {"NOT_IN": _SENTENCE_PUNCT}, "OP": f"{{{low},{high}}}"})
+                raise CatalogError(f"pattern {pattern!r}: bad gap {part!r}")
+            elements.append(Element(None, "lemma", low, high))
             continue
-        optional = element.endswith("?") and len(element) > 1
-        words = element[:-1] if optional else element
+        optional = part.endswith("?") and len(part) > 1
+        words = part[:-1] if optional else part
         alternatives = [w for w in words.split("|") if w]
         if not alternatives:
             raise CatalogError(f"pattern {pattern!r}: empty token")
         if all(w.startswith("=") for w in alternatives):
             # "=word": the exact lower-cased form, for words whose lemma is too broad
             # ("=staffing" must not match "staff").
-            token: dict[str, Any] = {"LOWER": {"IN": [w[1:].lower() for w in alternatives]}}
+            values, attr = frozenset(w[1:].lower() for w in alternatives), "lower"
         elif any(w.startswith("=") for w in alternatives):
             raise CatalogError(f"pattern {pattern!r}: mix of =exact and lemma alternatives")
         else:
-            forms = sorted({w.lower() for w in alternatives} | {lemma(w) for w in alternatives})
-            token = {"LEMMA": {"IN": forms}}
-        if optional:
-            token["OP"] = "?"
-        tokens.append(token)
-    if not tokens or all(t.get("OP") for t in tokens):
-        raise CatalogError(f"pattern {pattern!r} can match nothing or an empty span")
-    return tokens
+            lowered = {w.lower() for w in alternatives}
+            values, attr = frozenset(lowered | {lemma(w) for w in lowered}), "lemma"
+        elements.append(Element(values, attr, 0 if optional else 1, 1))
+    if not elements or elements[0].values is None or elements[0].min_count == 0:
+        raise CatalogError(f"pattern {pattern!r} must start with a required word")
+    return tuple(elements)
 
 
 def _strict(table: dict[str, Any], allowed: set[str], where: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,10 @@ _UNINFORMATIVE = frozenset(ENGLISH_STOP_WORDS) | {
 }
 
 
+# C0/C1 controls except tab/newline/CR, lone surrogates, and U+FFFD (bytes that did not decode).
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
+
+
 class InputError(ValueError):
     """Bad input to ``check``: the message is safe to show (it never contains the note)."""
 
@@ -65,14 +68,11 @@ def _clean_text(text: Any) -> str:
         raise InputError(
             "text_too_long", f"text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}"
         )
-    for char in text:
-        if char in "\n\r\t":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cs") or char == "\ufffd":
-            raise InputError(
-                "binary_content",
-                "text contains control or undecodable characters; send plain UTF-8 text",
-            )
+    if _CONTROL_RE.search(text):
+        raise InputError(
+            "binary_content",
+            "text contains control or undecodable characters; send plain UTF-8 text",
+        )
     return text
 
 
@@ -195,7 +195,8 @@ class Engine:
         texts = [item[0] for item in items]
         docs = list(self.parse(texts, batch_size=batch_size))
         rows = make_rows(texts, [rule_tokens(doc, self.catalog) for doc in docs])
-        probabilities = self.model.predict_proba(rows)
+        features = self.model.features(rows)
+        probabilities = self.model.predict_proba_features(features)
         decisions = []
         for doc, probs in zip(docs, probabilities, strict=True):
             decisions.append(
@@ -203,7 +204,7 @@ class Engine:
                     dict(zip(LABELS, map(float, probs), strict=True)), rule_votes(doc, self.catalog)
                 )
             )
-        terms = self.model.top_terms(rows, [d.label for d in decisions])
+        terms = self.model.top_terms_features(features, [d.label for d in decisions])
         return [
             self._build_result(text, doc, probs, decision, term_list, billed, minutes)
             for (text, billed, minutes), doc, probs, decision, term_list in zip(

@@ -152,6 +152,14 @@ class TextModel:
         """Probabilities with columns in ``LABELS`` order."""
         return self.pipeline.predict_proba(rows)[:, self._order]
 
+    def features(self, rows: np.ndarray) -> Any:
+        """The feature matrix of ``rows`` (computed once, shared by probabilities and evidence)."""
+        return self.pipeline.named_steps["features"].transform(rows).tocsr()
+
+    def predict_proba_features(self, matrix: Any) -> np.ndarray:
+        """Probabilities (``LABELS`` order) from an already computed feature matrix."""
+        return self.pipeline.named_steps["classifier"].predict_proba(matrix)[:, self._order]
+
     def _linear(self) -> LogisticRegression:
         calibrated = self.pipeline.named_steps["classifier"]
         return calibrated.calibrated_classifiers_[0].estimator
@@ -160,22 +168,28 @@ class TextModel:
         self, rows: np.ndarray, labels: Sequence[str], k: int = 6
     ) -> list[list[TermContribution]]:
         """For each row, the features that pushed hardest toward its label (linear evidence)."""
+        return self.top_terms_features(self.features(rows), labels, k)
+
+    def top_terms_features(
+        self, matrix: Any, labels: Sequence[str], k: int = 6
+    ) -> list[list[TermContribution]]:
+        """``top_terms`` from an already computed feature matrix."""
         if self._names is None:
             self._names = self.pipeline.named_steps["features"].get_feature_names_out()
-        matrix = self.pipeline.named_steps["features"].transform(rows).tocsr()
         linear = self._linear()
         classes = list(linear.classes_)
         out: list[list[TermContribution]] = []
         for i, label in enumerate(labels):
-            row = matrix.getrow(i)
+            lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
+            indices, data = matrix.indices[lo:hi], matrix.data[lo:hi]
             coef = linear.coef_[classes.index(label)]
-            scores = row.data * coef[row.indices]
+            scores = data * coef[indices]
             best = np.argsort(-scores)[:k]
             terms = []
             for j in best:
                 if scores[j] <= 0:
                     break
-                kind, _, term = str(self._names[row.indices[j]]).partition("__")
+                kind, _, term = str(self._names[indices[j]]).partition("__")
                 terms.append(TermContribution(term=term, kind=kind, weight=float(scores[j])))
             out.append(terms)
         return out

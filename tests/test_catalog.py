@@ -54,7 +54,7 @@ def test_minimal_catalog_loads(tmp_path):
         (('effect = "non-billable"', 'effect = "maybe"'), "effect"),
         (('title = "Faxing"', 'title = "Faxing"\ncolour = "red"'), "unknown key"),
         (("#Q10", "#Q95"), "not a passage"),
-        (('patterns = ["fax"]', 'patterns = ["*0-2"]'), "match nothing"),
+        (('patterns = ["fax"]', 'patterns = ["*0-2"]'), "start with a required word"),
         (('patterns = ["fax"]', "patterns = []"), "must not be empty"),
         (('id = "demo.fax"', 'id = "Fax"'), "family.name"),
         (('effect = "non-billable"', 'effect = "billable-cue"'), "billable 'label'"),
@@ -73,8 +73,20 @@ def test_duplicate_rule_id_fails_at_load(tmp_path):
 
 
 def test_pattern_language_compiles_gaps_options_and_exact_forms():
-    tokens = compile_pattern("leave *0-3 vm|voicemail =staffing? x")
-    assert tokens[0] == {"LEMMA": {"IN": ["leave"]}}
-    assert tokens[1]["OP"] == "{0,3}"
-    assert "voicemail" in tokens[2]["LEMMA"]["IN"]
-    assert tokens[3] == {"LOWER": {"IN": ["staffing"]}, "OP": "?"}
+    leave, gap, vm, staffing, x = compile_pattern("leave *0-3 vm|voicemail =staffing? x")
+    assert leave.values == {"leave"} and leave.attr == "lemma" and leave.min_count == 1
+    assert gap.values is None and (gap.min_count, gap.max_count) == (0, 3)
+    assert {"vm", "voicemail"} <= vm.values
+    assert staffing.values == {"staffing"} and staffing.attr == "lower" and staffing.min_count == 0
+    assert x.values == {"x"}
+
+
+def test_pattern_alternatives_are_folded_to_lemmas():
+    (word,) = compile_pattern("transported")
+    assert "transport" in word.values
+
+
+@pytest.mark.parametrize("pattern", ["*0-2 fax", "fax? now", "a|=b", "x *3-1 y"])
+def test_bad_patterns_are_rejected(pattern):
+    with pytest.raises(CatalogError):
+        compile_pattern(pattern)
