@@ -121,7 +121,7 @@ def _keyword_predict(parsed: Parsed, train: Sequence[int], test: Sequence[int]) 
     return [NON_BILLABLE if KEYWORDS.search(parsed.notes[i].text) else majority for i in test]
 
 
-def cross_validate(
+def cross_val_predictions(
     parsed: Parsed,
     *,
     n_splits: int = N_SPLITS,
@@ -129,10 +129,10 @@ def cross_validate(
     systems: Sequence[str] = ("keyword", "tfidf_lr", "model_only", "engine"),
     progress: Callable[[str], None] | None = None,
     **params: Any,
-) -> dict[str, dict[str, Any]]:
-    """Grouped k-fold CV of each system on the same folds; returns metrics per system."""
+) -> dict[str, list[str]]:
+    """Held-out predictions of each system for every note, from the same grouped folds."""
     folds = grouped_folds(parsed.notes, n_splits=n_splits, seed=seed)
-    predictions: dict[str, list[str | None]] = {s: [None] * len(parsed.notes) for s in systems}
+    predictions: dict[str, list[str]] = {s: [""] * len(parsed.notes) for s in systems}
     for k, (train, test) in enumerate(folds, 1):
         if progress:
             progress(f"fold {k}/{len(folds)}: {len(train)} train, {len(test)} test")
@@ -150,14 +150,29 @@ def cross_validate(
                     labels = _engine_predict(pipeline, parsed, test, use_decision)
                     for i, label in zip(test, labels, strict=True):
                         predictions[name][i] = label
+    return predictions
+
+
+def cross_validate(
+    parsed: Parsed,
+    *,
+    n_splits: int = N_SPLITS,
+    seed: int = SEED,
+    systems: Sequence[str] = ("keyword", "tfidf_lr", "model_only", "engine"),
+    progress: Callable[[str], None] | None = None,
+    **params: Any,
+) -> dict[str, dict[str, Any]]:
+    """Grouped k-fold CV of each system on the same folds; returns metrics per system."""
+    predictions = cross_val_predictions(
+        parsed, n_splits=n_splits, seed=seed, systems=systems, progress=progress, **params
+    )
     gold = list(parsed.labels)
+    hard = [i for i, n in enumerate(parsed.notes) if n.hard]
     report = {}
     for system, preds in predictions.items():
-        report[system] = metrics(gold, [str(p) for p in preds])
-    hard = [i for i, n in enumerate(parsed.notes) if n.hard]
-    for system, preds in predictions.items():
+        report[system] = metrics(gold, preds)
         report[system]["hard_macro_f1"] = metrics(
-            [gold[i] for i in hard], [str(preds[i]) for i in hard]
+            [gold[i] for i in hard], [preds[i] for i in hard]
         )["macro_f1"]
     return report
 
