@@ -199,6 +199,7 @@ class Engine:
         probabilities = self.model.predict_proba_features(features)
         decisions = []
         for doc, probs in zip(docs, probabilities, strict=True):
+            doc.cats = dict(zip(LABELS, map(float, probs), strict=True))  # spaCy's own slot
             decisions.append(
                 decide(
                     dict(zip(LABELS, map(float, probs), strict=True)), rule_votes(doc, self.catalog)

@@ -193,3 +193,16 @@ def test_cli_bad_arguments_exit_2(tmp_path, args, capsys, monkeypatch):
     (tmp_path / "x.txt").write_text("hi")
     assert main(args) == 2
     assert capsys.readouterr().err.startswith("notecheck: ")
+
+
+def test_progress_bar_shows_share_rate_and_eta():
+    from notecheck.batch import Progress
+
+    stream = io.StringIO()
+    bar = Progress(total=200, stream=stream, enabled=True)
+    bar.update(50, final=True)
+    line = stream.getvalue()
+    assert "25.0%" in line and "50/200 rows" in line and "ETA" in line and line.endswith("\n")
+    quiet = io.StringIO()
+    Progress(total=200, stream=quiet, enabled=False).update(50, final=True)
+    assert quiet.getvalue() == ""
