@@ -21,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notes import iter_notes  # noqa: E402
 
+from notecheck.batch import FIELDS  # noqa: E402
+
 CODES = ["CM-MH", "CS-IND", "CM-TLA", "CM-CCC", "CM-MH"]
 
 
@@ -29,19 +31,7 @@ def write_export(path: Path, rows: int, seed: int = 11) -> None:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "note_id",
-                "client_id",
-                "staff_id",
-                "service_date",
-                "start_time",
-                "end_time",
-                "minutes",
-                "billed_code",
-                "text",
-            ]
-        )
+        writer.writerow(FIELDS)
         for i, text in enumerate(iter_notes(rows, seed), 1):
             start = rng.randrange(8 * 4, 17 * 4) * 15
             length = rng.choice([15, 30, 45, 60])

@@ -138,6 +138,28 @@ class RuleCatalog:
         """The rules that take part in matching."""
         return tuple(r for r in self.rules if r.enabled)
 
+    def to_dict(self, *, include_disabled: bool = False) -> dict[str, Any]:
+        """The catalog as plain data (for ``notecheck rules --json`` and ``GET /v1/rules``)."""
+        rules = self.rules if include_disabled else self.enabled_rules
+        return {
+            "profile": self.profile,
+            "version": self.version,
+            "rules": [
+                {
+                    "id": r.id,
+                    "title": r.title,
+                    "effect": r.effect,
+                    "label": r.label,
+                    "service": r.service,
+                    "citations": list(r.citations),
+                    "explanation": r.explanation,
+                    "discounted_by": list(r.discounted_by),
+                    "enabled": r.enabled,
+                }
+                for r in rules
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class Element:

@@ -135,28 +135,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
     catalog = load_catalog()
     if args.json:
-        json.dump(
-            {
-                "profile": catalog.profile,
-                "version": catalog.version,
-                "rules": [
-                    {
-                        "id": r.id,
-                        "title": r.title,
-                        "effect": r.effect,
-                        "label": r.label,
-                        "service": r.service,
-                        "citations": list(r.citations),
-                        "explanation": r.explanation,
-                        "discounted_by": list(r.discounted_by),
-                        "enabled": r.enabled,
-                    }
-                    for r in catalog.rules
-                ],
-            },
-            sys.stdout,
-            indent=2,
-        )
+        json.dump(catalog.to_dict(include_disabled=True), sys.stdout, indent=2)
         print()
         return EXIT_OK
     print(f"{catalog.title} — {catalog.version} ({len(catalog.rules)} rules)\n")

@@ -105,26 +105,7 @@ def labels() -> list[LabelOut]:
 @meta_router.get("/rules", response_model=RulesResponse)
 def rules(request: Request) -> RulesResponse:
     """The rule catalog in force, with citations."""
-    catalog = _engine(request).catalog
-    return RulesResponse.model_validate(
-        {
-            "profile": catalog.profile,
-            "version": catalog.version,
-            "rules": [
-                {
-                    "id": r.id,
-                    "title": r.title,
-                    "effect": r.effect,
-                    "label": r.label,
-                    "service": r.service,
-                    "citations": list(r.citations),
-                    "explanation": r.explanation,
-                    "discounted_by": list(r.discounted_by),
-                }
-                for r in catalog.enabled_rules
-            ],
-        }
-    )
+    return RulesResponse.model_validate(_engine(request).catalog.to_dict())
 
 
 @check_router.post("/check", response_model=CheckResponse)

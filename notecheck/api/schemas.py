@@ -155,6 +155,7 @@ class RuleOut(BaseModel):
     citations: list[str]
     explanation: str
     discounted_by: list[str]
+    enabled: bool
 
 
 class RulesResponse(BaseModel):
