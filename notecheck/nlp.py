@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy
 import spacy
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans
 
@@ -52,7 +54,8 @@ def notecheck_sentences(doc: Doc) -> Doc:
         boundary = boundary or (prev.is_space and "\n" in prev.text)
         starts.append(1 if boundary else -1)
     # One array write instead of a Python attribute assignment per token.
-    doc.from_array([SENT_START], numpy.asarray(starts, dtype="int64").astype("uint64"))
+    array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
+    doc.from_array([SENT_START], array)
     return doc
 
 
@@ -173,14 +176,16 @@ def make_rule_matcher(
 def build_nlp(rules_path: str | None = None, context_path: str | None = None) -> Language:
     """Build the full pipeline; the rule component loads the given (or default) catalog."""
     nlp = spacy.blank("en")
+    tokenizer = nlp.tokenizer
+    assert isinstance(tokenizer, Tokenizer)
     for case in _SPECIAL_CASES:
         for variant in {case, case.upper()}:
-            nlp.tokenizer.add_special_case(variant, [{"ORTH": variant}])
-    suffixes = [*nlp.Defaults.suffixes, _UNIT_SUFFIX]
-    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+            tokenizer.add_special_case(variant, [{"ORTH": variant}])
+    suffixes = [*(nlp.Defaults.suffixes or ()), _UNIT_SUFFIX]
+    tokenizer.suffix_search = compile_suffix_regex(suffixes).search
     # Keep hyphenated words whole ("role-played", "post-discharge", "self-advocacy").
-    infixes = [p for p in nlp.Defaults.infixes if not re.search(p, "role-played")]
-    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    infixes = [p for p in (nlp.Defaults.infixes or ()) if not re.search(p, "role-played")]
+    tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.add_pipe("notecheck_lemmas")
     nlp.add_pipe("notecheck_sentences")
     nlp.add_pipe("notecheck_rules", config={"rules_path": rules_path, "context_path": context_path})

@@ -17,6 +17,7 @@ from notecheck.api.schemas import (
     BatchResponse,
     CheckRequest,
     CheckResponse,
+    ErrorBody,
     ErrorResponse,
     Health,
     LabelOut,
@@ -145,7 +146,7 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             slots[i] = BatchItemError(
                 note_id=note_id,
                 index=i,
-                error={"code": "invalid_request", "message": f"invalid field(s): {fields}"},
+                error=ErrorBody(code="invalid_request", message=f"invalid field(s): {fields}"),
             ).model_dump()
             continue
         total_chars += len(item.text)
@@ -153,10 +154,9 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             slots[i] = BatchItemError(
                 note_id=note_id,
                 index=i,
-                error={
-                    "code": "text_too_long",
-                    "message": f"text over {settings.max_text_chars} characters",
-                },
+                error=ErrorBody(
+                    code="text_too_long", message=f"text over {settings.max_text_chars} characters"
+                ),
             ).model_dump()
             continue
         valid.append((i, item))
@@ -175,7 +175,7 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             slots[i] = BatchItemError(
                 note_id=item.note_id,
                 index=i,
-                error={"code": outcome.code, "message": outcome.message},
+                error=ErrorBody(code=outcome.code, message=outcome.message),
             ).model_dump()
         else:
             slots[i] = {**outcome.to_dict(), "note_id": item.note_id}
