@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             length = 0
         try:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            response: Response
             if length > settings.max_body_bytes:
                 response = error_response(
                     413, "body_too_large", f"request body over {settings.max_body_bytes} bytes"
