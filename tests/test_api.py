@@ -64,6 +64,14 @@ def test_batch_keeps_order_and_reports_bad_items_in_place(client):
     assert results[4]["label"] == "CM-CCC"
 
 
+def test_batch_items_that_are_not_objects_get_error_entries(client):
+    r = post(client, "/v1/check/batch", {"notes": ["just a string", None, {"text": "Faxed ROI"}]})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x.get("error", {}).get("code") for x in results[:2]] == ["invalid_request"] * 2
+    assert results[2]["label"] == "NON-BILLABLE"
+
+
 def test_batch_over_the_limit_is_413(client):
     r = post(client, "/v1/check/batch", {"notes": [{"text": "Faxed ROI"}] * 6})
     assert r.status_code == 413 and r.json()["error"]["code"] == "batch_too_large"

@@ -136,7 +136,8 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
     valid: list[tuple[int, CheckRequest]] = []
     total_chars = 0
     for i, raw in enumerate(body.notes):
-        note_id = raw.get("note_id") if isinstance(raw.get("note_id"), str) else None
+        note_id = raw.get("note_id") if isinstance(raw, dict) else None
+        note_id = note_id if isinstance(note_id, str) else None
         try:
             item = CheckRequest.model_validate(raw)
         except ValidationError as exc:

@@ -32,8 +32,9 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    notes: list[dict[str, Any]] = Field(
-        min_length=1, description="Items shaped like CheckRequest; a bad item gets an error entry."
+    notes: list[Any] = Field(
+        min_length=1,
+        description="Items shaped like CheckRequest; a bad item gets an error entry in its place.",
     )
 
 

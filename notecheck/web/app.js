@@ -120,7 +120,7 @@ form.addEventListener("submit", async (event) => {
     }
     render(text, data);
     setStatus(`Checked: ${data.label}.`, false);
-    $("result-heading").focus?.();
+    $("result-heading").focus(); // move screen-reader and keyboard users to the answer
   } catch (err) {
     setStatus("Could not reach the notecheck server.", true);
   } finally {
