@@ -108,3 +108,16 @@ def test_empty_note_shows_an_error_without_calling_the_api(server_url, browser):
     page.get_by_role("button", name="Check").click()
     assert "Paste a progress note first" in page.inner_text("#status")
     assert page.locator("#result").is_hidden()
+
+
+def test_api_docs_render_offline_from_local_assets(server_url, browser):
+    page = browser.new_page()
+    external = []
+    page.on(
+        "request", lambda r: external.append(r.url) if not r.url.startswith(server_url) else None
+    )
+    page.goto(server_url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20000)
+    assert "notecheck" in page.inner_text(".swagger-ui .info .title")
+    assert page.locator(".opblock").count() >= 5
+    assert external == []

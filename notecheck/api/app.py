@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notecheck import __version__
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 logger.error(json.dumps({"event": "model_load_failed", "error": str(exc)}))
         yield
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger/ReDoc assets from its package: /docs works offline.
+    app = FastAPIOffline(
         title="notecheck",
         version=__version__,
         description=(
