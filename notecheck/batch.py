@@ -40,14 +40,10 @@ FIELDS = (
     "billed_code",
     "text",
 )
+IDENTITY_FIELDS = FIELDS[:6]  # note_id … end_time: echoed back so rows can be matched up
 OUTPUT_COLUMNS = (
     "row",
-    "note_id",
-    "client_id",
-    "staff_id",
-    "service_date",
-    "start_time",
-    "end_time",
+    *IDENTITY_FIELDS,
     "billed_code",
     "status",
     "error",
@@ -738,17 +734,7 @@ class Writer:
         f = p.row.fields
         row: dict[str, Any] = {
             "row": p.row.number,
-            **{
-                k: _str(f.get(k))
-                for k in (
-                    "note_id",
-                    "client_id",
-                    "staff_id",
-                    "service_date",
-                    "start_time",
-                    "end_time",
-                )
-            },
+            **{k: _str(f.get(k)) for k in IDENTITY_FIELDS},
             "billed_code": p.billed_code or _str(f.get("billed_code")),
         }
         if isinstance(outcome, dict):
