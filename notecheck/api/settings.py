@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from notecheck.engine import MAX_TEXT_CHARS
 
@@ -35,7 +35,6 @@ class Settings:
     max_body_bytes: int = 25 * 1024 * 1024
     #: Model directory (default: the shipped model).
     model_dir: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
