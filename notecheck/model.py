@@ -148,10 +148,6 @@ class TextModel:
         """Short identifier of this artifact (derived from its checksum)."""
         return str(self.meta.get("model_version", "unversioned"))
 
-    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """Probabilities with columns in ``LABELS`` order."""
-        return self.pipeline.predict_proba(rows)[:, self._order]
-
     def features(self, rows: np.ndarray) -> Any:
         """The feature matrix of ``rows`` (computed once, shared by probabilities and evidence)."""
         return self.pipeline.named_steps["features"].transform(rows).tocsr()
@@ -163,12 +159,6 @@ class TextModel:
     def _linear(self) -> LogisticRegression:
         calibrated = self.pipeline.named_steps["classifier"]
         return calibrated.calibrated_classifiers_[0].estimator
-
-    def top_terms(
-        self, rows: np.ndarray, labels: Sequence[str], k: int = 6
-    ) -> list[list[TermContribution]]:
-        """For each row, the features that pushed hardest toward its label (linear evidence)."""
-        return self.top_terms_features(self.features(rows), labels, k)
 
     def top_terms_features(
         self, matrix: Any, labels: Sequence[str], k: int = 6
