@@ -53,6 +53,11 @@ OUTPUT_COLUMNS = (
     "billed_code_matches",
     "minutes",
     "units",
+    "billable_minutes",
+    "non_billable_minutes",
+    "units_supported",
+    "units_at_risk",
+    "time_split",
     "non_billable_rules",
     "billable_rules",
     "documentation_failures",
@@ -270,6 +275,11 @@ def _slim(result: Result) -> dict[str, Any]:
         "billed_code_matches": result.billed_code_matches,
         "minutes": result.minutes,
         "units": result.units,
+        "billable_minutes": result.time.billable_minutes if result.time else None,
+        "non_billable_minutes": result.time.non_billable_minutes if result.time else None,
+        "units_supported": result.time.units_supported if result.time else None,
+        "units_at_risk": result.time.units_at_risk if result.time else None,
+        "time_split": result.time.split if result.time else None,
         "non_billable_rules": sorted({e.rule_id for e in result.non_billable_flags}),
         "billable_rules": sorted(
             {e.rule_id for e in result.evidence if e.active and e.effect == "billable-cue"}
@@ -506,6 +516,9 @@ class Summary:
         self.by_label[label] += 1
         counts[label] += 1
         self.needs_review += bool(outcome["needs_review"])
+        counts["units_at_risk"] += outcome.get("units_at_risk") or 0
+        counts["units_supported"] += outcome.get("units_supported") or 0
+        counts["split_unknown"] += outcome.get("time_split") == "unknown"
         for rule_id in outcome["non_billable_rules"] + outcome["billable_rules"]:
             self.rules[rule_id] += 1
         if outcome["billed_code_matches"] is False:
@@ -534,6 +547,9 @@ class Summary:
                 "mismatches": c["mismatches"],
                 "non_billable": c[NON_BILLABLE],
                 "share_non_billable": round(c[NON_BILLABLE] / max(c["notes"] - c["errors"], 1), 4),
+                "units_supported": c["units_supported"],
+                "units_at_risk": c["units_at_risk"],
+                "time_split_unknown": c["split_unknown"],
                 **{label: c[label] for label in LABELS},
             }
             for sid, c in sorted(self.staff.items())
@@ -547,6 +563,7 @@ class Summary:
             "needs_review": self.needs_review,
             "by_label": {label: self.by_label[label] for label in LABELS},
             "staff": staff,
+            "units_at_risk": sum(c["units_at_risk"] for c in self.staff.values()),
             "top_rules": self.rules.most_common(15),
             "billed_code_mismatches": {"count": self.mismatch_count, "items": self.mismatches},
             **{k: v[:MAX_REPORTED_ITEMS] for k, v in findings.items()},
@@ -595,7 +612,15 @@ def render_report(summary: dict[str, Any]) -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td colspan=99>none</td></tr>'}</tbody></table>"
 
     staff_rows = [
-        [sid, s["notes"], s["errors"], f"{s['share_non_billable']:.0%}", s["mismatches"]]
+        [
+            sid,
+            s["notes"],
+            s["errors"],
+            f"{s['share_non_billable']:.0%}",
+            s["mismatches"],
+            s["units_at_risk"],
+            s["time_split_unknown"],
+        ]
         for sid, s in summary["staff"].items()
     ]
     mismatch_rows = [
@@ -651,6 +676,7 @@ th, td {{ border-bottom: 1px solid #e3e7eb; padding: .3rem .5rem; text-align: le
 <div class="card"><b>{summary["by_label"].get("NON-BILLABLE", 0)}</b>non-billable</div>
 <div class="card"><b>{summary["billed_code_mismatches"]["count"]}</b>billed-code mismatches</div>
 <div class="card"><b>{summary["needs_review"]}</b>need review</div>
+<div class="card"><b>{summary["units_at_risk"]}</b>units at risk</div>
 <div class="card"><b>{summary["finding_counts"]["overlaps"]}</b>time overlaps</div>
 <div class="card"><b>{summary["finding_counts"]["caps"]}</b>cap warnings</div>
 </div>
@@ -658,7 +684,7 @@ th, td {{ border-bottom: 1px solid #e3e7eb; padding: .3rem .5rem; text-align: le
 {_bar_chart(summary["by_label"])}
 {table(["label", "notes"], [[k, v] for k, v in summary["by_label"].items()])}
 <h2>Per staff member</h2>
-{table(["staff", "notes", "error rows", "non-billable share", "billed-code mismatches"], staff_rows)}
+{table(["staff", "notes", "error rows", "non-billable share", "billed-code mismatches", "units at risk", "time split unknown"], staff_rows)}
 <h2>Billed code vs what the note supports</h2>
 {table(["row", "note id", "staff", "billed", "note supports", "non-billable flags"], mismatch_rows)}
 <h2>Time overlaps (000 Q1; CCC billed twice: Q40, Q56)</h2>

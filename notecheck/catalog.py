@@ -14,8 +14,15 @@ Pattern mini-language (one string per pattern, tokens separated by spaces):
     the same token, optional
 ``*N-M``
     a gap of N to M tokens (never across a sentence boundary)
+``!a|b``
+    the next token is not ``a`` or ``b`` (zero width: "advocate !christ|good" skips the
+    hospital names)
+``<!a|b``
+    only as the first part: the token before the match is not ``a`` or ``b`` ("<!for|the
+    scheduled visit" skips "for the scheduled visit")
 
-A pattern must start with a required word: matching is indexed by first words.
+A pattern must start with a required word (after an optional ``<!``): matching is indexed by
+first words.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ _MODIFIER_KEYS = {
     "triggers",
     "extra_terminators",
     "ignored_terminators",
+    "list_joiners",
     "explanation",
 }
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
@@ -107,6 +115,9 @@ class Modifier:
     explanation: str
     extra_terminators: tuple[str, ...] = ()
     ignored_terminators: tuple[str, ...] = ()
+    # "did not link, refer, or advocate": in a list closed by one of these words, commas do
+    # not end the scope and the list's commas and joiners do not use up the window.
+    list_joiners: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,12 +184,22 @@ class Element:
     attr: str
     min_count: int
     max_count: int
+    negate: bool = False  # zero width: the next token must not be one of values
+    behind: bool = False  # with negate, first element only: the previous token is checked
 
 
 def compile_pattern(pattern: str) -> tuple[Element, ...]:
     """Compile one mini-language pattern (see the module docstring) into elements."""
     elements: list[Element] = []
-    for part in pattern.split():
+    for position, part in enumerate(pattern.split()):
+        behind = part.startswith("<!")
+        negate = behind or (part.startswith("!") and len(part) > 1)
+        if behind and position != 0:
+            raise CatalogError(f"pattern {pattern!r}: '<!' only goes first")
+        if negate:
+            part = part[2:] if behind else part[1:]
+            if not part or part.endswith("?") or _GAP_RE.match(part):
+                raise CatalogError(f"pattern {pattern!r}: bad negated token")
         gap = _GAP_RE.match(part)
         if gap:
             low = int(gap.group(1))
@@ -201,8 +222,12 @@ def compile_pattern(pattern: str) -> tuple[Element, ...]:
         else:
             lowered = {w.lower() for w in alternatives}
             values, attr = frozenset(lowered | {lemma(w) for w in lowered}), "lemma"
+        if negate:
+            elements.append(Element(values, attr, 0, 0, negate=True, behind=behind))
+            continue
         elements.append(Element(values, attr, 0 if optional else 1, 1))
-    if not elements or elements[0].values is None or elements[0].min_count == 0:
+    head = elements[1:] if elements and elements[0].behind else elements
+    if not head or head[0].values is None or head[0].min_count == 0 or head[0].negate:
         raise CatalogError(f"pattern {pattern!r} must start with a required word")
     return tuple(elements)
 
@@ -308,6 +333,9 @@ def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
                     item.get("ignored_terminators", []),
                     f"{where}.ignored_terminators",
                     non_empty=False,
+                ),
+                list_joiners=_str_list(
+                    item.get("list_joiners", []), f"{where}.list_joiners", non_empty=False
                 ),
             )
         )

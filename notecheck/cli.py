@@ -114,19 +114,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run ``notecheck evaluate``."""
     from notecheck.data import load_notes
+    from notecheck.evalset import evaluate_split, format_split_report, load_eval_notes
     from notecheck.evaluate import cross_validate, format_report, parse_corpus
 
-    parsed, _ = parse_corpus(load_notes(args.data_dir))
-    report = cross_validate(parsed, n_splits=args.folds, progress=_err)
+    notes = load_notes(args.data_dir)
+    report: dict[str, Any] = {}
+    if not args.split_only:
+        parsed, _ = parse_corpus(notes)
+        report["cross_validation"] = cross_validate(parsed, n_splits=args.folds, progress=_err)
+    if not args.cv_only:
+        report["structured_split"] = evaluate_split(
+            notes, load_eval_notes(args.data_dir), progress=_err
+        )
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
-    else:
+        return EXIT_OK
+    if "cross_validation" in report:
         print(
-            f"grouped {args.folds}-fold cross-validation on {len(parsed.notes)} notes "
-            f"({len({n.group for n in parsed.notes})} scenario groups)\n"
+            f"grouped {args.folds}-fold cross-validation on {len(notes)} notes "
+            f"({len({n.group for n in notes})} scenario groups)\n"
         )
-        print(format_report(report))
+        print(format_report(report["cross_validation"]))
+    if "structured_split" in report:
+        print()
+        print(format_split_report(report["structured_split"]))
     return EXIT_OK
 
 
@@ -230,10 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cv", action="store_true", help="skip cross-validation")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="grouped CV: engine vs TF-IDF and keyword baselines")
+    p = sub.add_parser(
+        "evaluate",
+        help="grouped CV (engine vs baselines) and the structured evaluation split",
+    )
     p.add_argument("--data-dir")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--cv-only", action="store_true", help="skip the structured split")
+    only.add_argument("--split-only", action="store_true", help="skip cross-validation")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("rules", help="list the rule catalog with citations")

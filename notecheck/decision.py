@@ -10,7 +10,9 @@ Policy, in order:
 3. Exception: when the model is unsure (top probability below ``override_below``) and the rules
    cast a vote for a different label that the model rates at least ``override_floor``, the rule
    vote wins. Ties in probability resolve in ``LABELS`` order.
-4. ``needs_review`` is raised when confidence is below ``review_below``, when the rules voted
+4. A note with no activity text at all (only goal, plan, assessment or header sections) is
+   NON-BILLABLE whatever the model says: nothing was done (000 Q38).
+5. ``needs_review`` is raised when confidence is below ``review_below``, when the rules voted
    for another label, or when a rule excludes the chosen label (a family member in a "CCC").
 """
 
@@ -67,11 +69,23 @@ def decide(
     review_below: float = REVIEW_BELOW,
     override_below: float = OVERRIDE_BELOW,
     override_floor: float = OVERRIDE_FLOOR,
+    has_activity: bool = True,
 ) -> Decision:
     """Apply the policy in this module's docstring."""
     model_label = max(LABELS, key=lambda label: (probabilities[label], -LABELS.index(label)))
     vote = rules_vote(votes)
     label, overridden = model_label, False
+    if not has_activity:
+        return Decision(
+            label=NON_BILLABLE,
+            confidence=float(probabilities[NON_BILLABLE]),
+            needs_review=True,
+            review_reasons=(
+                "the note describes no activity: only goal, plan, assessment or header text",
+            ),
+            rules_vote=vote,
+            overridden=model_label != NON_BILLABLE,
+        )
     if (
         vote is not None
         and vote != model_label

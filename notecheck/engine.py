@@ -13,13 +13,24 @@ import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from spacy.tokens import Doc
 
+from notecheck.activities import NON_BILLABLE_KIND, segments, time_split
 from notecheck.catalog import RuleCatalog
 from notecheck.decision import Decision, RuleVotes, decide
-from notecheck.documentation import FAIL, PASS, UNKNOWN, billable_units, run_checks, time_info
+from notecheck.documentation import FAIL, PASS, UNKNOWN, run_checks
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_label
 from notecheck.model import ModelError, TextModel, load_model, make_rows
-from notecheck.nlp import SPAN_KEY, active, build_nlp, catalog_of
-from notecheck.result import DocumentationCheck, Evidence, Result, RuleFired
+from notecheck.nlp import SPAN_KEY, active, build_nlp, catalog_of, section_rules_of
+from notecheck.result import (
+    Activity,
+    DocumentationCheck,
+    Evidence,
+    Result,
+    RuleFired,
+    Section,
+    TimeBreakdown,
+)
+from notecheck.sections import SECTIONS_KEY, SectionRules
+from notecheck.timeparse import find_times, note_time
 
 MAX_TEXT_CHARS = 20_000
 MAX_MINUTES = 24 * 60
@@ -120,9 +131,33 @@ def rule_tokens(doc: Doc, catalog: RuleCatalog) -> str:
     tokens = []
     for span in doc.spans[SPAN_KEY]:
         rule = catalog.by_id[span.id_]
+        if span._.nc_section_modifier is not None:
+            tokens.append(f"{rule.id}~{span._.nc_section_modifier}")
+            continue
         discount = [m for m in span._.nc_modifiers if m in rule.discounted_by]
         tokens.append(f"{rule.id}~{discount[0]}" if discount else rule.id)
     return " ".join(tokens)
+
+
+def context_text(doc: Doc, sections: SectionRules) -> str:
+    """Goal, plan and assessment text (not header fields): what the note is about."""
+    parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
+    return "\n".join(
+        p.text for p in parts if not sections.kinds[str(p.label_)].counts and p.label_ != "header"
+    )
+
+
+def model_text(doc: Doc, sections: SectionRules) -> str:
+    """The text the model reads: the note's counting sections (what was done, the response).
+
+    Goal, plan, assessment and header text say what the note is for or what will happen; they
+    are left out so that boilerplate cannot outweigh the activity. A note with no headings is
+    all activity, so its text is unchanged.
+    """
+    parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
+    if all(sections.kinds[str(p.label_)].counts for p in parts):
+        return doc.text
+    return "\n".join(p.text for p in parts if sections.kinds[str(p.label_)].counts)
 
 
 def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
@@ -160,17 +195,27 @@ class Engine:
         *,
         rules_path: str | Path | None = None,
         context_path: str | Path | None = None,
+        model: TextModel | None = None,
     ) -> None:
         self.nlp = build_nlp(
             str(rules_path) if rules_path else None, str(context_path) if context_path else None
         )
         self.catalog = catalog_of(self.nlp)
-        self.model: TextModel = load_model(model_dir)
+        self.sections = section_rules_of(self.nlp)
+        # ``model`` lets evaluation run a freshly fitted model through the same engine.
+        self.model: TextModel = model if model is not None else load_model(model_dir)
         trained_on = self.model.meta.get("ruleset_sha256")
         if trained_on != self.catalog.sha256:
             raise ModelError(
                 "the model was trained with a different rule catalog "
                 f"({str(trained_on)[:12]} vs {self.catalog.sha256[:12]}); run 'notecheck train'"
+            )
+        sections_trained = self.model.meta.get("sections_sha256")
+        if sections_trained is not None and sections_trained != self.sections.sha256:
+            raise ModelError(
+                "the model was trained with different section rules "
+                f"({str(sections_trained)[:12]} vs {self.sections.sha256[:12]}); "
+                "run 'notecheck train'"
             )
 
     @property
@@ -194,14 +239,24 @@ class Engine:
     ) -> list[Result]:
         texts = [item[0] for item in items]
         docs = list(self.parse(texts, batch_size=batch_size))
-        rows = make_rows(texts, [rule_tokens(doc, self.catalog) for doc in docs])
+        model_input = self.model.meta.get("model_input", "full")
+        if model_input == "full":
+            inputs = texts  # a model trained on whole notes reads whole notes
+        else:
+            inputs = [model_text(doc, self.sections) for doc in docs]
+        context = (
+            [context_text(doc, self.sections) for doc in docs]
+            if model_input == "sections+context"
+            else None
+        )
+        rows = make_rows(inputs, [rule_tokens(doc, self.catalog) for doc in docs], context)
         features = self.model.features(rows)
         probabilities = self.model.predict_proba_features(features)
         votes = [rule_votes(doc, self.catalog) for doc in docs]
         decisions = []
-        for doc, probs, doc_votes in zip(docs, probabilities, votes, strict=True):
+        for doc, probs, doc_votes, seen in zip(docs, probabilities, votes, inputs, strict=True):
             doc.cats = dict(zip(LABELS, map(float, probs), strict=True))  # spaCy's own slot
-            decisions.append(decide(doc.cats, doc_votes))
+            decisions.append(decide(doc.cats, doc_votes, has_activity=bool(seen.strip())))
         terms = self.model.top_terms_features(features, [d.label for d in decisions])
         return [
             self._build_result(text, doc, probs, decision, doc_votes, term_list, billed, minutes)
@@ -259,7 +314,10 @@ class Engine:
             )
             for rule_id, counts in fired.items()
         )
-        times = time_info(text, minutes)
+        mentions = find_times(text)
+        stated = note_time(text, mentions)
+        activities = segments(doc, self.catalog, mentions, stated.total_mention)
+        time = time_split(decision.label, activities, stated, minutes)
         has_cue = any(votes.cues.values())
         if has_cue:
             intervention, detail = (
@@ -275,30 +333,60 @@ class Engine:
                 UNKNOWN,
                 "The model reads an intervention no rule names; check it.",
             )
-        checks = run_checks(text, times, intervention=intervention, intervention_detail=detail)
-        hints = list(_hints(decision.label, votes, billed_code))
+        checks = run_checks(
+            text,
+            time,
+            has_start_stop=stated.has_start_stop,
+            intervention=intervention,
+            intervention_detail=detail,
+        )
+        hints = list(_hints(decision.label, votes, billed_code, activities, time))
+        review_reasons = decision.review_reasons
+        if time.split == "unknown":
+            review_reasons = (
+                *review_reasons,
+                f"time split unknown: {time.unallocated_minutes:g} of {time.total_minutes:g} "
+                "minutes are not allocated to an activity",
+            )
+        if billed_code is not None and billed_code != NON_BILLABLE and time.units_supported == 0:
+            review_reasons = (*review_reasons, f"billed as {billed_code}, but no unit is supported")
         return Result(
             label=decision.label,
             probabilities={label: float(p) for label, p in zip(LABELS, probs, strict=True)},
             confidence=decision.confidence,
-            needs_review=decision.needs_review,
-            review_reasons=decision.review_reasons,
+            needs_review=bool(review_reasons),
+            review_reasons=tuple(review_reasons),
             evidence=tuple(evidence),
             rules_fired=rules_fired,
             documentation=tuple(DocumentationCheck(c.name, c.status, c.detail) for c in checks),
             hints=tuple(hints),
-            minutes=times.minutes,
-            units=billable_units(times.minutes) if times.minutes is not None else None,
+            minutes=time.total_minutes,
+            units=time.units_supported,
             billed_code=billed_code,
             billed_code_matches=None if billed_code is None else billed_code == decision.label,
             model_version=self.model_version,
             ruleset_version=self.ruleset_version,
+            sections=self._sections(doc),
+            activities=tuple(activities),
+            time=time,
             extra={
                 "model_terms": [
                     {"term": t.term, "kind": t.kind, "weight": round(t.weight, 4)} for t in terms
                 ],
                 "rules_vote": decision.rules_vote,
             },
+        )
+
+    def _sections(self, doc: Doc) -> tuple[Section, ...]:
+        return tuple(
+            Section(
+                start=span.start_char,
+                end=span.end_char,
+                kind=str(span.label_),
+                heading=str(span.id_) or None,
+                counts=self.sections.kinds[str(span.label_)].counts,
+            )
+            for span in doc.spans[SECTIONS_KEY]
         )
 
     # -- public -----------------------------------------------------------------------------
@@ -361,7 +449,11 @@ def _evidence_sentence(span: Any, rule: Any, is_active: bool, modifiers: tuple[s
     where = f"'{span.text}' (chars {span.start_char}–{span.end_char})"
     first = rule.citations[0].replace(".txt#", " ")
     if not is_active:
-        why = ", ".join(m for m in modifiers if m in rule.discounted_by)
+        why = ", ".join(
+            _SECTION_REASONS.get(m, m)
+            for m in modifiers
+            if m in rule.discounted_by or m in _SECTION_REASONS
+        )
         return f"{where} → not counted ({why}): {rule.title}, {first}"
     meaning = {
         "non-billable": "non-billable",
@@ -370,6 +462,14 @@ def _evidence_sentence(span: Any, rule: Any, is_active: bool, modifiers: tuple[s
         "excludes": f"rules out {rule.label}",
     }[rule.effect]
     return f"{where} → {meaning}: {rule.title}, {first}"
+
+
+_SECTION_REASONS = {
+    "in_goal": "in the goal/objective text, not an activity",
+    "in_plan": "in the plan, not done in this contact",
+    "in_assessment": "in the assessment, not an activity",
+    "in_header": "in a header or signature field",
+}
 
 
 def _model_evidence(text: str, terms: list[Any], label: str) -> list[Evidence]:
@@ -397,16 +497,36 @@ def _model_evidence(text: str, terms: list[Any], label: str) -> list[Evidence]:
     return found
 
 
-def _hints(label: str, votes: RuleVotes, billed_code: str | None) -> Iterator[str]:
+def _hints(
+    label: str,
+    votes: RuleVotes,
+    billed_code: str | None,
+    activities: list[Activity],
+    time: TimeBreakdown,
+) -> Iterator[str]:
     if label == NON_BILLABLE and votes.other_services:
         for service in votes.other_services:
             yield f"Not billable as case management; the note may describe {service} instead."
     if label == NON_BILLABLE and not votes.other_services:
         yield "Describe the intervention done for or with the client, or do not bill this time."
-    if label in BILLABLE_LABELS and votes.non_billable:
+    non_billable = [a for a in activities if a.kind == NON_BILLABLE_KIND]
+    if label in BILLABLE_LABELS and non_billable:
+        rules = ", ".join(dict.fromkeys(r for a in non_billable for r in a.rule_ids))
+        if time.split == "stated" and time.billable_minutes is not None:
+            yield (
+                f"Bill only the intervention time: {time.billable_minutes:g} of "
+                f"{time.total_minutes:g} minutes ({time.units_supported} unit(s)); the rest is "
+                f"non-billable activity ({rules}, 000 Q38)."
+            )
+        else:
+            yield (
+                "Bill only the intervention time; the flagged non-billable activity "
+                f"({rules}) is not billable time (000 Q38)."
+            )
+    if time.units_at_risk:
         yield (
-            "Bill only the intervention time; the flagged non-billable activity "
-            f"({', '.join(votes.non_billable)}) is not billable time (000 Q38)."
+            f"{time.units_at_risk} of {time.units_billed} unit(s) are at risk: the note supports "
+            f"{time.units_supported}."
         )
     if billed_code is not None and billed_code != label:
         yield f"Billed as {billed_code}, but the note reads as {label}."

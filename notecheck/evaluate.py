@@ -18,7 +18,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from notecheck.catalog import RuleCatalog
 from notecheck.data import Note, corpus_sha256, default_data_dir, grouped_folds, load_notes
 from notecheck.decision import RuleVotes, decide
-from notecheck.engine import rule_tokens, rule_votes
+from notecheck.engine import context_text, model_text, rule_tokens, rule_votes
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE
 from notecheck.model import (
     baseline_pipeline,
@@ -27,7 +27,7 @@ from notecheck.model import (
     make_rows,
     save_model,
 )
-from notecheck.nlp import build_nlp, catalog_of
+from notecheck.nlp import build_nlp, catalog_of, section_rules_of
 
 N_SPLITS = 5
 SEED = 0
@@ -49,6 +49,7 @@ class Parsed:
     notes: list[Note]
     rows: np.ndarray
     votes: list[RuleVotes]
+    has_activity: list[bool]
 
     @property
     def labels(self) -> np.ndarray:
@@ -56,13 +57,37 @@ class Parsed:
         return np.array([n.label for n in self.notes])
 
 
-def parse_corpus(notes: Sequence[Note], catalog_nlp: Any = None) -> tuple[Parsed, RuleCatalog]:
-    """Run the rule pipeline over every note once."""
+MODEL_INPUTS = ("sections", "sections+context", "full")
+
+
+def parse_corpus(
+    notes: Sequence[Note], catalog_nlp: Any = None, *, model_input: str = "sections"
+) -> tuple[Parsed, RuleCatalog]:
+    """Run the rule pipeline over every note once.
+
+    ``model_input`` is what the model reads: ``sections`` (the counting sections only, see
+    ``notecheck.engine.model_text``) or ``full`` (the whole note, the engine before sections).
+    """
+    if model_input not in MODEL_INPUTS:
+        raise ValueError(f"model_input must be one of {MODEL_INPUTS}")
     nlp = catalog_nlp or build_nlp()
     catalog = catalog_of(nlp)
+    sections = section_rules_of(nlp)
     docs = list(nlp.pipe([n.text for n in notes], batch_size=256))
-    rows = make_rows([n.text for n in notes], [rule_tokens(d, catalog) for d in docs])
-    return Parsed(list(notes), rows, [rule_votes(d, catalog) for d in docs]), catalog
+    texts = [d.text if model_input == "full" else model_text(d, sections) for d in docs]
+    context = (
+        [context_text(d, sections) for d in docs] if model_input == "sections+context" else None
+    )
+    rows = make_rows(texts, [rule_tokens(d, catalog) for d in docs], context)
+    return (
+        Parsed(
+            list(notes),
+            rows,
+            [rule_votes(d, catalog) for d in docs],
+            [bool(t.strip()) for t in texts],
+        ),
+        catalog,
+    )
 
 
 def metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
@@ -109,7 +134,9 @@ def _engine_predict(
     for i, row in zip(index, probs, strict=True):
         probabilities = dict(zip(LABELS, map(float, row), strict=True))
         if use_decision:
-            out.append(decide(probabilities, parsed.votes[i]).label)
+            out.append(
+                decide(probabilities, parsed.votes[i], has_activity=parsed.has_activity[i]).label
+            )
         else:
             out.append(max(LABELS, key=lambda label: probabilities[label]))
     return out
@@ -251,6 +278,8 @@ def train(
             "training_records": len(notes),
             "ruleset_version": catalog.version,
             "ruleset_sha256": catalog.sha256,
+            "sections_sha256": section_rules_of(build_nlp()).sha256,
+            "model_input": "sections",
             "cv": {"n_splits": N_SPLITS, "seed": SEED, "grouped_by": "group"},
             "cv_metrics": report,
         },

@@ -42,11 +42,15 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / "il132"
 
 
-def make_rows(texts: Sequence[str], rule_tokens: Sequence[str]) -> np.ndarray:
-    """Pack texts and their rule tokens into the 2-column object array the Pipeline expects."""
-    rows = np.empty((len(texts), 2), dtype=object)
+def make_rows(
+    texts: Sequence[str], rule_tokens: Sequence[str], context: Sequence[str] | None = None
+) -> np.ndarray:
+    """Pack texts, rule tokens (and goal/plan context text) into the object array the Pipeline expects."""
+    rows = np.empty((len(texts), 2 if context is None else 3), dtype=object)
     rows[:, 0] = list(texts)
     rows[:, 1] = list(rule_tokens)
+    if context is not None:
+        rows[:, 2] = list(context)
     return rows
 
 
@@ -59,6 +63,7 @@ def build_pipeline(
     calibration_cv: Any = 5,
     calibrate: bool = True,
     rule_weight: float = 0.1,
+    context_weight: float | None = None,
 ) -> Pipeline:
     """The classifier, unfitted. ``calibration_cv`` may be an iterable of grouped splits."""
     features: list[tuple[str, Any, int]] = [
@@ -87,6 +92,25 @@ def build_pipeline(
         features.append(
             ("rules", CountVectorizer(token_pattern=r"\S+", lowercase=False, binary=True), 1)
         )
+    weights: dict[str, float] = {}
+    if use_rules:
+        weights["rules"] = rule_weight
+    if context_weight is not None:
+        # Goal, plan and assessment text in a block of its own, down-weighted: it may say what
+        # the note is about, never what was done.
+        features.append(
+            (
+                "context",
+                TfidfVectorizer(
+                    ngram_range=(1, 1),
+                    min_df=2,
+                    sublinear_tf=True,
+                    token_pattern=WORD_TOKEN_PATTERN,
+                ),
+                2,
+            )
+        )
+        weights["context"] = context_weight
     classifier = LogisticRegression(C=C, max_iter=5000, class_weight=class_weight)
     return Pipeline(
         [
@@ -96,7 +120,7 @@ def build_pipeline(
                     features,
                     sparse_threshold=1.0,
                     # Binary rule hits would swamp the L2-normalized TF-IDF blocks otherwise.
-                    transformer_weights={"rules": rule_weight} if use_rules else None,
+                    transformer_weights=weights or None,
                 ),
             ),
             (

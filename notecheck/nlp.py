@@ -6,6 +6,7 @@ package, and the rule component is built from the catalog data.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans
 
 from notecheck.catalog import Element, RuleCatalog
 from notecheck.lemmas import lemma
+from notecheck.sections import ACTIVITY, SECTIONS_KEY, SectionRules, SectionTagger
 
 SPAN_KEY = "notecheck"
 
@@ -33,6 +35,12 @@ _SENT_PUNCT = frozenset({".", "!", "?"})
 if not Span.has_extension("nc_modifiers"):
     # Names of the context modifiers whose scope covers the span ("negated", ...).
     Span.set_extension("nc_modifiers", default=())
+if not Span.has_extension("nc_section"):
+    # The kind of section the span sits in ("activity", "plan", ...).
+    Span.set_extension("nc_section", default=ACTIVITY)
+if not Span.has_extension("nc_section_modifier"):
+    # The section's discounting modifier ("in_plan"), None where the section counts.
+    Span.set_extension("nc_section_modifier", default=None)
 
 
 @Language.component("notecheck_lemmas")
@@ -70,24 +78,33 @@ class RuleMatcher:
     patterns once alternatives are expanded) that cost 10 ms per note, this index 0.5 ms.
     """
 
-    def __init__(self, nlp: Language, catalog: RuleCatalog) -> None:
+    def __init__(
+        self, nlp: Language, catalog: RuleCatalog, sections: SectionRules | None = None
+    ) -> None:
         self.catalog = catalog
+        self.sections = sections
         self.index: dict[tuple[str, str], list[tuple[str, tuple[Element, ...]]]] = {}
         for rule in catalog.enabled_rules:
             for pattern in rule.compiled_patterns():
-                first = pattern[0]
+                first = pattern[1] if pattern[0].behind else pattern[0]
                 assert first.values is not None
                 for value in first.values:
                     self.index.setdefault((first.attr, value), []).append((rule.id, pattern))
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self._trigger_info: dict[str, tuple[str, str, int, frozenset[str]]] = {}
+        self._trigger_info: dict[str, tuple[str, str, int, frozenset[str], frozenset[str]]] = {}
         base_terms = frozenset(t.lower() for t in catalog.context.terminators)
         for i, mod in enumerate(catalog.context.modifiers):
             key = f"ctx{i}"
             terms = (base_terms | {t.lower() for t in mod.extra_terminators}) - {
                 t.lower() for t in mod.ignored_terminators
             }
-            self._trigger_info[key] = (mod.name, mod.direction, mod.window, frozenset(terms))
+            self._trigger_info[key] = (
+                mod.name,
+                mod.direction,
+                mod.window,
+                frozenset(terms),
+                frozenset(j.lower() for j in mod.list_joiners),
+            )
             self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
 
     @staticmethod
@@ -96,6 +113,14 @@ class RuleMatcher:
         if step == len(pattern):
             return [pos]
         element = pattern[step]
+        if element.negate:
+            # Zero width: the next token (within the sentence) must not be one of the values.
+            if pos < len(doc) and not doc[pos].is_sent_start:
+                token = doc[pos]
+                assert element.values is not None
+                if (token.lemma_ if element.attr == "lemma" else token.lower_) in element.values:
+                    return []
+            return RuleMatcher._ends(doc, pattern, step + 1, pos)
         ends: list[int] = []
         for count in range(element.min_count, element.max_count + 1):
             stop = pos + count
@@ -125,7 +150,18 @@ class RuleMatcher:
                 ("lower", token.lower_), []
             )
             for rule_id, pattern in candidates:
-                ends = self._ends(doc, pattern, 1, token.i + 1)
+                step = 1
+                if pattern[0].behind:
+                    step = 2
+                    if token.i > 0 and not token.is_sent_start:
+                        prev = doc[token.i - 1]
+                        before = pattern[0]
+                        assert before.values is not None
+                        if (
+                            prev.lemma_ if before.attr == "lemma" else prev.lower_
+                        ) in before.values:
+                            continue
+                ends = self._ends(doc, pattern, step, token.i + 1)
                 if ends:
                     by_rule.setdefault(rule_id, []).append(doc[token.i : max(ends)])
         spans: list[Span] = []
@@ -135,8 +171,26 @@ class RuleMatcher:
                 spans.append(Span(doc, span.start, span.end, label=effect, span_id=rule_id))
         spans.sort(key=lambda s: (s.start, s.end, s.id_))
         self._apply_context(doc, spans)
+        self._apply_sections(doc, spans)
         doc.spans[SPAN_KEY] = spans
         return doc
+
+    def _apply_sections(self, doc: Doc, spans: list[Span]) -> None:
+        """A match in a goal, plan, assessment or header section is not what was done."""
+        if not spans or self.sections is None or SECTIONS_KEY not in doc.spans:
+            return
+        parts = list(doc.spans[SECTIONS_KEY])
+        starts = [p.start for p in parts]
+        for span in spans:
+            at = bisect.bisect_right(starts, span.start) - 1
+            if at < 0:
+                continue
+            kind = str(parts[at].label_)
+            modifier = self.sections.modifier_of(kind)
+            span._.nc_section = kind
+            if modifier:
+                span._.nc_section_modifier = modifier
+                span._.nc_modifiers = (*span._.nc_modifiers, modifier)
 
     def _apply_context(self, doc: Doc, spans: list[Span]) -> None:
         if not spans:
@@ -146,7 +200,7 @@ class RuleMatcher:
             sent = span.sent
             names: list[str] = []
             for key, t_start, t_end in triggers:
-                name, direction, window, terms = self._trigger_info[key]
+                name, direction, window, terms, joiners = self._trigger_info[key]
                 if name in names or t_start < sent.start or t_end > sent.end:
                     continue
                 if direction == "forward" and t_end <= span.start:
@@ -155,9 +209,29 @@ class RuleMatcher:
                     gap = doc[span.end : t_start]
                 else:
                     continue
-                if len(gap) <= window and not any(t.lower_ in terms for t in gap):
+                if joiners and _in_list(doc, t_end, sent.end, terms, joiners):
+                    words = [t for t in gap if t.lower_ != "," and t.lower_ not in joiners]
+                    if len(words) <= window and not any(t.lower_ in terms for t in words):
+                        names.append(name)
+                elif len(gap) <= window and not any(t.lower_ in terms for t in gap):
                     names.append(name)
             span._.nc_modifiers = tuple(names)
+
+
+def _in_list(
+    doc: Doc, start: int, end: int, terms: frozenset[str], joiners: frozenset[str]
+) -> bool:
+    """True when a comma list closed by a joiner ("x, y, or z") follows ``start``."""
+    seen_comma = False
+    for token in doc[start:end]:
+        word = token.lower_
+        if word in joiners:
+            return seen_comma
+        if word == ",":
+            seen_comma = True
+        elif word in terms:
+            return False
+    return False
 
 
 @Language.factory(
@@ -170,11 +244,26 @@ def make_rule_matcher(
     """SpaCy factory for the rule component; the catalog is loaded (and validated) here."""
     from notecheck.catalog import load_catalog
 
-    return RuleMatcher(nlp, load_catalog(rules_path, context_path))
+    sections = None
+    if "notecheck_sections" in nlp.pipe_names:
+        tagger = nlp.get_pipe("notecheck_sections")
+        assert isinstance(tagger, SectionTagger)
+        sections = tagger.rules
+    return RuleMatcher(nlp, load_catalog(rules_path, context_path), sections)
 
 
-def build_nlp(rules_path: str | None = None, context_path: str | None = None) -> Language:
-    """Build the full pipeline; the rule component loads the given (or default) catalog."""
+def build_nlp(
+    rules_path: str | None = None,
+    context_path: str | None = None,
+    *,
+    sections: bool = True,
+    sections_path: str | None = None,
+) -> Language:
+    """Build the full pipeline; the rule component loads the given (or default) catalog.
+
+    ``sections=False`` leaves out the section component (the engine before sections, kept for
+    side-by-side evaluation): every rule match then counts wherever it is.
+    """
     nlp = spacy.blank("en")
     tokenizer = nlp.tokenizer
     assert isinstance(tokenizer, Tokenizer)
@@ -188,6 +277,8 @@ def build_nlp(rules_path: str | None = None, context_path: str | None = None) ->
     tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.add_pipe("notecheck_lemmas")
     nlp.add_pipe("notecheck_sentences")
+    if sections:
+        nlp.add_pipe("notecheck_sections", config={"sections_path": sections_path})
     nlp.add_pipe("notecheck_rules", config={"rules_path": rules_path, "context_path": context_path})
     return nlp
 
@@ -200,5 +291,18 @@ def catalog_of(nlp: Language) -> RuleCatalog:
 
 
 def active(span: Span, discounted_by: Iterable[str]) -> bool:
-    """True when none of the span's context modifiers discount its rule."""
+    """True when the span is in a counting section and no context modifier discounts its rule."""
+    if span._.nc_section_modifier is not None:
+        return False
     return not set(span._.nc_modifiers) & set(discounted_by)
+
+
+def section_rules_of(nlp: Language) -> SectionRules:
+    """The section rules the pipeline's section component was built from."""
+    if "notecheck_sections" not in nlp.pipe_names:
+        from notecheck.sections import load_section_rules
+
+        return load_section_rules()
+    component = nlp.get_pipe("notecheck_sections")
+    assert isinstance(component, SectionTagger)
+    return component.rules

@@ -7,7 +7,7 @@ from typing import Any
 
 from notecheck.labels import LABEL_INFO
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,62 @@ class DocumentationCheck:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A part of the note and its kind; only counting kinds are evidence of what was done."""
+
+    start: int
+    end: int
+    kind: str  # activity | response | assessment | goal | plan | header
+    heading: str | None
+    counts: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One activity of the note, with the rules behind its kind and its stated minutes."""
+
+    start: int
+    end: int
+    text: str
+    kind: str  # a billable label, "non-billable" or "none"
+    rule_ids: tuple[str, ...]
+    minutes: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        data = asdict(self)
+        data["rule_ids"] = list(self.rule_ids)
+        return data
+
+
+@dataclass(frozen=True)
+class TimeBreakdown:
+    """The note's minutes split into billable and non-billable, and the units at stake."""
+
+    total_minutes: float | None
+    billable_minutes: float | None
+    non_billable_minutes: float | None
+    unallocated_minutes: float | None
+    units_supported: int | None
+    units_billed: int | None
+    units_at_risk: int | None
+    total_source: (
+        str  # "note: start/stop", "note: stated total", "note: sum of parts", "billed", "none"
+    )
+    billed_basis: str  # "billed minutes", "note total", "none"
+    split: str  # "stated", "not needed", "unknown", "non-billable note", "no time"
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Result:
     """Everything notecheck says about one note."""
 
@@ -82,6 +138,9 @@ class Result:
     billed_code_matches: bool | None
     model_version: str
     ruleset_version: str
+    sections: tuple[Section, ...] = ()
+    activities: tuple[Activity, ...] = ()
+    time: TimeBreakdown | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +167,9 @@ class Result:
             "rules_fired": [r.to_dict() for r in self.rules_fired],
             "documentation": [d.to_dict() for d in self.documentation],
             "hints": list(self.hints),
+            "sections": [s.to_dict() for s in self.sections],
+            "activities": [a.to_dict() for a in self.activities],
+            "time": self.time.to_dict() if self.time is not None else None,
             "minutes": self.minutes,
             "units": self.units,
             "billed_code": self.billed_code,

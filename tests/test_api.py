@@ -42,6 +42,21 @@ def test_check_returns_result_contract_with_note_id(client):
     assert r.headers["X-Request-ID"]
 
 
+def test_check_returns_sections_activities_and_time(client):
+    text = (
+        "Goal: clt keeps SNAP with CM advocacy.\nD: Met clt at DHS 9:00-11:15. Waited in the lobby "
+        "approx 90 min. CM advocated with the caseworker to expedite her SNAP."
+    )
+    r = post(client, "/v1/check", {"text": text, "minutes": 135})
+    assert r.status_code == 200
+    data = r.json()
+    assert [s["kind"] for s in data["sections"]] == ["goal", "activity"]
+    assert any(a["kind"] == "non-billable" and a["minutes"] == 90 for a in data["activities"])
+    assert data["time"]["units_supported"] == 3 and data["time"]["units_at_risk"] == 6
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"Section", "Activity", "TimeBreakdown"} <= set(schema)
+
+
 def test_batch_keeps_order_and_reports_bad_items_in_place(client):
     notes = [
         {"text": "CM left VM for landlord.", "note_id": "1"},

@@ -61,6 +61,29 @@ def test_every_row_comes_back_once_in_order_with_status(week, tmp_path):
     assert summary["rows"] == 8 and summary["ok"] == 5 and summary["errors"] == 3
 
 
+def test_rows_carry_the_time_split_and_the_report_totals_units_at_risk(tmp_path):
+    lines = [
+        HEADER,
+        "t1,c1,s1,2026-11-02,09:00,11:15,135,CM-MH,"
+        '"Met clt at DHS. Waited in the lobby approx 90 min. CM advocated with the caseworker '
+        'to expedite her SNAP."',
+        't2,c2,s1,2026-11-02,13:00,13:45,45,CM-MH,"Transported clt to the pharmacy and back."',
+        't3,c3,s2,2026-11-03,10:00,10:30,30,CM-MH,"CM advocated with the landlord to delay the eviction."',
+    ]
+    path = write(tmp_path, "time.csv", ("\n".join(lines) + "\n").encode())
+    summary, out = run(path, tmp_path / "l.sqlite")
+    rows = {r["note_id"]: r for r in csv_rows(out)}
+    assert (rows["t1"]["billable_minutes"], rows["t1"]["non_billable_minutes"]) == ("45.0", "90.0")
+    assert (rows["t1"]["units_supported"], rows["t1"]["units_at_risk"]) == ("3", "6")
+    assert (rows["t2"]["units_supported"], rows["t2"]["units_at_risk"]) == ("0", "3")
+    assert rows["t3"]["units_at_risk"] == "0" and rows["t3"]["time_split"] == "not needed"
+    assert summary["staff"]["s1"]["units_at_risk"] == 9
+    assert summary["staff"]["s2"]["units_at_risk"] == 0
+    assert summary["units_at_risk"] == 9
+    html = render_report(summary)
+    assert "units at risk" in html
+
+
 def test_quoted_newline_note_is_one_row_and_scored(week, tmp_path):
     _, out = run(week, tmp_path / "l.sqlite")
     first = csv_rows(out)[0]

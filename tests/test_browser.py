@@ -101,6 +101,32 @@ def test_reviewer_pastes_a_note_and_sees_label_and_highlights(server_url, browse
     assert (SCREENSHOT_DIR / "reviewer-page.png").stat().st_size > 10_000
 
 
+def test_reviewer_sees_sections_the_time_split_and_units_at_risk(server_url, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1500})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill(
+        "Goal: clt will keep SNAP with CM advocacy.\n"
+        "D: Met clt at DHS 9:00-11:15. Waited in the lobby approx 90 min while clt was called. "
+        "CM advocated with the caseworker to expedite her SNAP.\n"
+        "P: CM will transport clt to SSA next week."
+    )
+    page.get_by_label("Minutes billed (optional)").fill("135")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    assert page.inner_text("#label-badge") == "CM-MH"
+    # goal and plan text is shaded and its matches are shown as not counted
+    assert page.locator("#highlighted .sec-goal").count() == 1
+    assert page.locator("#highlighted .sec-plan mark.inactive").count() >= 1
+    assert page.locator("#time-bar .seg.billable").inner_text().startswith("45 min")
+    assert page.locator("#time-bar .seg.non-billable").inner_text().startswith("90 min")
+    assert "6 of 9 at risk" in page.inner_text("#time-summary")
+    assert "6 of 9 unit(s) are at risk" in page.inner_text("#hints")
+    kinds = page.locator("#activities tbody td.kind").all_inner_texts()
+    assert "non-billable" in kinds and "CM-MH" in kinds
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "reviewer-page-time.png"), full_page=True)
+
+
 def test_empty_note_shows_an_error_without_calling_the_api(server_url, browser):
     page = browser.new_page()
     page.goto(server_url + "/")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from notecheck.documentation import billable_units, find_time_range, time_info
+from notecheck.activities import billable_units
+from notecheck.timeparse import find_ranges, find_times, note_time
 
 
 @pytest.mark.parametrize(
@@ -14,36 +15,79 @@ from notecheck.documentation import billable_units, find_time_range, time_info
         ("11:30-12:15pm", 45),
         ("12:45-1:30", 45),
         ("from 9:45 am until 10:05 am", 20),
+        ("10-11am", 60),
+        ("9:45pm-12:15am", 150),  # across midnight
+        ("11:30pm - 12:10am", 40),
     ],
 )
 def test_start_stop_ranges_give_minutes(text, minutes):
-    assert find_time_range(f"Met clt {text} at office.")[2] == minutes
+    found = find_ranges(f"Met clt {text} at office.")
+    assert [m.minutes for m in found] == [minutes]
 
 
 @pytest.mark.parametrize("text", ["met 3-4 times", "goals 1-2", "rated pain 6-7", "Room 12-14"])
 def test_number_ranges_are_not_times(text):
-    assert find_time_range(text) is None
+    assert find_ranges(text) == []
 
 
 @pytest.mark.parametrize(
     "text, minutes",
     [
         ("30 min", 30),
+        ("30min", 30),
         ("1.5hrs", 90),
         ("1 hr 15 min", 75),
-        ("2 units", 30),
+        ("1h 15m", 75),
         ("half an hour", 30),
+        ("an hour and a half", 90),
+        ("an hour", 60),
+        ("two hours", 120),
         ("approx 45 minutes", 45),
+        ("(25 min)", 25),
     ],
 )
 def test_stated_durations(text, minutes):
-    info = time_info(f"CM advocated w/ landlord, {text}.")
-    assert info.minutes == minutes and not info.has_start_stop
+    assert note_time(f"CM advocated w/ landlord, {text}.").total == minutes
 
 
-def test_argument_minutes_override_text():
-    info = time_info("10:00-10:30", minutes=12)
-    assert info.minutes == 12 and info.source == "argument" and info.has_start_stop
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CM to call clt within 24 hrs of d/c.",  # a deadline, not 1,440 minutes
+        "MCO reports 60 units approved through March.",  # an authorisation, not 900 minutes
+        "Spoke with Dr. Amin re: meds.",  # a name, not "A min"
+        "Clt attends group 3x/week for 45 min each.",  # a frequency
+        "Clt called 2 hours ago.",
+        "Check vitals every 4 hours.",
+        "Clt lives a 20 min drive away.",
+    ],
+)
+def test_non_durations_are_not_service_time(text):
+    assert find_times(text) == [] and note_time(text).total is None
+
+
+def test_a_stated_total_is_not_added_to_its_parts():
+    assert note_time("Call 1: 8 min + call 2: 9 min. Total 17 min.").total == 17
+
+
+def test_a_visit_range_holds_the_durations_inside_it():
+    nt = note_time("Met clt at DHS 9:00–11:15. Waited in the lobby approx 90 min.")
+    assert nt.total == 135 and [p.minutes for p in nt.parts] == [90]
+
+
+def test_consecutive_ranges_add_up():
+    nt = note_time("9:00-9:30 advocated w/ landlord; 9:30-10:15 practiced budget w/ clt.")
+    assert nt.total == 75 and nt.total_mention is None
+
+
+def test_start_and_end_fields_are_the_total():
+    nt = note_time("Start Time: 9:05 AM   End Time: 10:20 AM\nDrove 25 min to clt's home.")
+    assert nt.total == 75 and nt.has_start_stop
+
+
+def test_a_duration_on_its_own_line_is_the_total():
+    nt = note_time("Transported clt to DHS and advocated w/ worker.\n60 min")
+    assert nt.total == 60 and nt.total_mention is not None
 
 
 @pytest.mark.parametrize(
@@ -70,3 +114,11 @@ def test_documentation_checks_pass_and_fail(engine):
     short = engine.check("Advocated with landlord for clt, 5 min")
     status = {d.check: d.status for d in short.documentation}
     assert status["billable_unit"] == "fail" and status["goal_named"] == "fail"
+
+
+def test_a_non_billable_note_supports_no_unit(engine):
+    result = engine.check("Transported clt to the pharmacy and back, 45 min.")
+    status = {d.check: d.status for d in result.documentation}
+    assert result.label == "NON-BILLABLE"
+    assert status["billable_unit"] == "fail"
+    assert result.time.units_supported == 0 and result.time.units_at_risk == 3

@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+# The result contract's dataclasses serve as the response schema directly (one declaration).
+from notecheck.result import Activity, Section, TimeBreakdown
+
 
 class CheckRequest(BaseModel):
     """One note to check."""
@@ -110,6 +113,9 @@ class CheckResponse(BaseModel):
     rules_fired: list[RuleFiredOut]
     documentation: list[DocumentationOut]
     hints: list[str]
+    sections: list[Section]
+    activities: list[Activity]
+    time: TimeBreakdown | None
     minutes: float | None
     units: int | None
     billed_code: str | None

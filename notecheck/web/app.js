@@ -40,19 +40,72 @@ function pickSpans(evidence) {
   return chosen.sort((a, b) => a.start - b.start);
 }
 
-function renderNote(text, evidence, rulesById) {
+// Offsets in the result count Unicode code points; JavaScript strings count UTF-16 units, so
+// slice an array of code points (an emoji before a phrase must not shift its highlight).
+function renderNote(text, evidence, sections, rulesById) {
   const view = $("highlighted");
   view.replaceChildren();
-  let pos = 0;
-  pickSpans(evidence).forEach((e) => {
-    view.append(document.createTextNode(text.slice(pos, e.start)));
-    const rule = rulesById[e.rule_id];
-    const title = rule ? `${rule.title} — ${rule.citation}` : e.rule_id;
-    const cls = `ev ${e.active ? e.effect : "inactive"}`;
-    view.append(el("mark", { class: cls, title, "data-rule": e.rule_id }, text.slice(e.start, e.end)));
-    pos = e.end;
+  const chars = Array.from(text);
+  const slice = (a, b) => chars.slice(a, b).join("");
+  const spans = pickSpans(evidence);
+  const parts = sections.length ? sections : [{ start: 0, end: chars.length, kind: "activity", counts: true }];
+  parts.forEach((section) => {
+    const box = el("span", {
+      class: `sec sec-${section.kind}`,
+      title: section.counts ? `${section.kind}: counted` : `${section.kind}: not counted as an activity`,
+    });
+    let pos = section.start;
+    spans
+      .filter((e) => e.start >= section.start && e.start < section.end)
+      .forEach((e) => {
+        const end = Math.min(e.end, section.end);
+        box.append(document.createTextNode(slice(pos, e.start)));
+        const rule = rulesById[e.rule_id];
+        const title = rule ? `${rule.title} — ${rule.citation}` : e.rule_id;
+        const cls = `ev ${e.active ? e.effect : "inactive"}`;
+        box.append(el("mark", { class: cls, title, "data-rule": e.rule_id }, slice(e.start, end)));
+        pos = end;
+      });
+    box.append(document.createTextNode(slice(pos, section.end)));
+    view.append(box);
   });
-  view.append(document.createTextNode(text.slice(pos)));
+}
+
+function renderTime(time) {
+  const bar = $("time-bar");
+  const summary = $("time-summary");
+  bar.replaceChildren();
+  if (!time || time.total_minutes === null) {
+    summary.textContent = "The note states no time.";
+    bar.hidden = true;
+    return;
+  }
+  bar.hidden = false;
+  const total = time.total_minutes;
+  const parts = [
+    ["billable", time.billable_minutes || 0, "billable"],
+    ["non-billable", time.non_billable_minutes || 0, "non-billable"],
+    ["unallocated", time.unallocated_minutes || 0, "split not stated"],
+  ];
+  parts.forEach(([cls, minutes, name]) => {
+    if (minutes > 0) {
+      const share = Math.min(100, (100 * minutes) / total);
+      const seg = el("span", { class: `seg ${cls}`, title: `${minutes} min ${name}` }, `${minutes} min ${name}`);
+      seg.style.width = `${share}%`;
+      bar.append(seg);
+    }
+  });
+  const units = time.units_supported === null ? "units unknown" : `${time.units_supported} unit(s) supported`;
+  const risk = time.units_at_risk ? ` · ${time.units_at_risk} of ${time.units_billed} at risk` : "";
+  summary.textContent = `${total} min in all · ${units}${risk}. ${time.explanation}`;
+}
+
+function renderActivities(activities) {
+  const rows = activities.map((a) =>
+    el("tr", {}, el("td", {}, a.text), el("td", { class: `kind ${a.kind === "non-billable" ? "fail" : a.kind === "none" ? "unknown" : "pass"}` }, a.kind === "none" ? "no rule" : a.kind),
+      el("td", {}, a.minutes === null ? "—" : `${a.minutes} min`))
+  );
+  $("activities").tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "3" }, "No activity section found."))]));
 }
 
 function render(text, data) {
@@ -65,7 +118,9 @@ function render(text, data) {
   $("confidence-bar").value = data.confidence;
   $("confidence-text").textContent = `${Math.round(data.confidence * 100)}%`;
   $("review-reasons").replaceChildren(...data.review_reasons.map((r) => el("li", {}, r)));
-  renderNote(text, data.evidence, rulesById);
+  renderNote(text, data.evidence, data.sections, rulesById);
+  renderTime(data.time);
+  renderActivities(data.activities);
 
   const items = data.evidence
     .filter((e) => e.effect !== "model-cue" || e.active)

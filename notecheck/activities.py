@@ -1,0 +1,257 @@
+"""Activity segments and the note's time split: what was done, for how long, what is billable.
+
+Only the note's ``activity`` sections describe what was done. Each of their sentences is one
+segment, split again where the rule hits change kind ("drove 20 min to DHS, then advocated with
+the caseworker" is two activities). A segment's kind is the billable label its active cues name,
+``non-billable`` when only non-billable (or other-service) rules are active, or ``none`` when no
+rule names an activity there.
+
+The time split follows 000 Q38: bill only the intervention time. Minutes stated inside a
+non-billable segment are non-billable; the rest of the stated total is billable only when every
+non-billable activity states its minutes — otherwise the split is unknown, and we say so rather
+than guess.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Any
+
+from spacy.tokens import Doc, Span
+
+from notecheck.catalog import RuleCatalog
+from notecheck.labels import NON_BILLABLE
+from notecheck.nlp import SPAN_KEY, active
+from notecheck.result import Activity as Segment
+from notecheck.result import TimeBreakdown as TimeSplit
+from notecheck.sections import ACTIVITY, SECTIONS_KEY
+from notecheck.timeparse import NoteTime, TimeMention
+
+UNIT_MINUTES = 15.0
+HALF_UNIT_MINUTES = 7.5
+NON_BILLABLE_KIND = "non-billable"
+NO_KIND = "none"
+# Tokens at which a sentence is split between two activities of different kinds.
+_CLAUSE_BREAKS = frozenset({",", ";", "and", "then", "while", "after", "before", "-", "–", "—"})
+
+
+def billable_units(minutes: float) -> int:
+    """15-minute units, rounding at the 7.5-minute half unit (000 Q38): 7.4 -> 0, 7.5 -> 1."""
+    whole, rest = divmod(minutes, UNIT_MINUTES)
+    return int(whole) + (1 if rest >= HALF_UNIT_MINUTES else 0)
+
+
+def _hit_kind(rule_effect: str, label: str | None) -> str | None:
+    if rule_effect == "billable-cue" and label:
+        return label
+    if rule_effect in ("non-billable", "other-service"):
+        return NON_BILLABLE_KIND
+    return None
+
+
+def _activity_sentences(doc: Doc) -> list[Span]:
+    """Sentences that lie in ``activity`` sections (the heading's own sentence excluded)."""
+    sections: list[Span] = list(doc.spans[SECTIONS_KEY]) if SECTIONS_KEY in doc.spans else [doc[:]]
+    out = []
+    all_sents = list(doc.sents)
+    for section in sections:
+        if section.label_ not in (ACTIVITY, "") and SECTIONS_KEY in doc.spans:
+            continue
+        heading = str(section.id_).lower() if SECTIONS_KEY in doc.spans else ""
+        for sent in all_sents:
+            if sent.end <= section.start or sent.start >= section.end:
+                continue
+            start, end = max(sent.start, section.start), min(sent.end, section.end)
+            if start >= end:
+                continue
+            span = doc[start:end]
+            words = [t for t in span if not (t.is_punct or t.is_space)]
+            if not words:
+                continue
+            if heading and " ".join(t.lower_ for t in words) == heading:
+                continue  # the heading on its own ("D:", "Intervention:")
+            out.append(span)
+    return out
+
+
+_TIME_ONLY = re.compile(
+    r"(?i)(?:\d+|[:.\-–—()~=/]|\s|\b(?:min(?:ute)?s?|hrs?|hours?|total|time|approx\w*|am|pm)\b)*"
+)
+
+
+def _only_time(text: str) -> bool:
+    """A piece that only states time ("60 min", "Total: 45 min") is not an activity."""
+    return bool(_TIME_ONLY.fullmatch(text))
+
+
+def _clauses(sent: Span, hits: list[tuple[Span, str]]) -> list[tuple[int, int, str]]:
+    """``sent`` cut into activities: ``(start_token, end_token, kind)``.
+
+    The sentence is cut at clause breaks (a comma, "then", "and" ...); a clause's kind is that
+    of its first hit, since the first hit is the clause's verb ("transported clt to the SSA
+    office" is transporting, not a visit to an agency). A clause with no hit joins the one
+    before it (it says more about the same activity: "(20 min)"), and neighbours of one kind
+    join into one activity.
+    """
+    cuts = [sent.start]
+    cuts += [t.i for t in sent[1:] if t.lower_ in _CLAUSE_BREAKS]
+    cuts.append(sent.end)
+    clauses: list[list[Any]] = []
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        if lo >= hi:
+            continue
+        first = next((k for s, k in hits if lo <= s.start < hi), None)
+        if clauses and (first is None or first == clauses[-1][2] or clauses[-1][2] is None):
+            clauses[-1][1] = hi
+            if clauses[-1][2] is None:
+                clauses[-1][2] = first
+        else:
+            clauses.append([lo, hi, first])
+    return [(lo, hi, kind or NO_KIND) for lo, hi, kind in clauses]
+
+
+def segments(
+    doc: Doc, catalog: RuleCatalog, times: list[TimeMention], total: TimeMention | None
+) -> list[Segment]:
+    """The activity segments of a parsed note, with the minutes each one states."""
+    hits_by_sent: dict[int, list[tuple[Span, str]]] = {}
+    sentences = _activity_sentences(doc)
+    starts = [s.start for s in sentences]
+
+    for span in doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ():
+        rule = catalog.by_id[span.id_]
+        kind = _hit_kind(rule.effect, rule.label)
+        if kind is None or not active(span, rule.discounted_by):
+            continue
+        at = bisect.bisect_right(starts, span.start) - 1
+        if at >= 0 and span.start < sentences[at].end:
+            hits_by_sent.setdefault(at, []).append((span, kind))
+    out: list[Segment] = []
+    for n, sent in enumerate(sentences):
+        hits = sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start)
+        for lo, hi, kind in _clauses(sent, hits):
+            piece = doc[lo:hi]
+            # Trim the clause-break word and punctuation a cut leaves at the edges.
+            while len(piece) and (
+                piece[0].is_punct or piece[0].is_space or piece[0].lower_ in _CLAUSE_BREAKS
+            ):
+                piece = doc[piece.start + 1 : piece.end]
+            while len(piece) and (piece[-1].is_punct or piece[-1].is_space):
+                piece = doc[piece.start : piece.end - 1]
+            if not len(piece) or _only_time(piece.text):
+                continue
+            inside = [(s, k) for s, k in hits if lo <= s.start < hi]
+            lo_char, hi_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
+            stated = [m.minutes for m in times if m is not total and lo_char <= m.start < hi_char]
+            out.append(
+                Segment(
+                    start=piece.start_char,
+                    end=piece.end_char,
+                    text=piece.text,
+                    kind=kind,
+                    rule_ids=tuple(dict.fromkeys(s.id_ for s, _ in inside)),
+                    minutes=float(sum(stated)) if stated else None,
+                )
+            )
+    return out
+
+
+def _fmt(minutes: float) -> str:
+    return f"{minutes:g}"
+
+
+def time_split(
+    label: str,
+    activities: list[Segment],
+    note_time: NoteTime,
+    billed_minutes: float | None,
+) -> TimeSplit:
+    """Split the note's minutes (000 Q38) and count the units it supports and puts at risk."""
+    timed_all = all(a.minutes is not None for a in activities if a.kind != NO_KIND)
+    total: float | None
+    if note_time.total is not None and note_time.total_mention is not None:
+        total = note_time.total
+        source = (
+            "note: start/stop"
+            if note_time.total_mention.clock is not None
+            else "note: stated total"
+        )
+    elif billed_minutes is not None:
+        total, source = billed_minutes, "billed"
+    elif note_time.total is not None and timed_all:
+        # No total is stated, but every activity states its minutes: they add up.
+        total, source = note_time.total, "note: sum of parts"
+    else:
+        total, source = None, "none"
+    if billed_minutes is not None:
+        units_billed: int | None = billable_units(billed_minutes)
+        basis = "billed minutes"
+    elif total is not None:
+        units_billed, basis = billable_units(total), "note total"
+    else:
+        units_billed, basis = None, "none"
+
+    non_billable = [a for a in activities if a.kind == NON_BILLABLE_KIND]
+    billable = [a for a in activities if a.kind not in (NON_BILLABLE_KIND, NO_KIND)]
+    nb_stated = float(sum(a.minutes for a in non_billable if a.minutes is not None))
+    nb_untimed = [a for a in non_billable if a.minutes is None]
+    b_stated = float(sum(a.minutes for a in billable if a.minutes is not None))
+
+    billable_minutes: float | None
+    unallocated: float | None
+    if label == NON_BILLABLE:
+        billable_minutes, unallocated = 0.0, 0.0
+        nb_minutes: float | None = total if total is not None else (nb_stated or None)
+        split = "non-billable note"
+        why = "The note supports no billable service, so none of its time is billable."
+    elif total is None:
+        billable_minutes = b_stated or None
+        nb_minutes = nb_stated if non_billable else 0.0
+        unallocated, split = None, "no time"
+        why = "The note states no time, so the billable minutes cannot be counted."
+    elif not non_billable:
+        billable_minutes, nb_minutes, unallocated = total, 0.0, 0.0
+        split = "not needed"
+        why = (
+            f"No non-billable activity was found; all {_fmt(total)} minutes are intervention time."
+        )
+    elif not nb_untimed:
+        billable_minutes = max(total - nb_stated, 0.0)
+        nb_minutes, unallocated, split = nb_stated, 0.0, "stated"
+        why = (
+            f"{_fmt(nb_stated)} of {_fmt(total)} minutes are non-billable activity "
+            f"(000 Q38); {_fmt(billable_minutes)} minutes remain for the intervention."
+        )
+    else:
+        nb_minutes = nb_stated
+        billable_minutes = b_stated if b_stated else None
+        unallocated = max(total - nb_stated - b_stated, 0.0)
+        split = "unknown"
+        names = ", ".join(dict.fromkeys(r for a in nb_untimed for r in a.rule_ids))
+        why = (
+            f"The note states {_fmt(total)} minutes but not how many went to the non-billable "
+            f"activity ({names}); {_fmt(unallocated)} minutes are unallocated. State the time of "
+            "each activity, or bill only the intervention time (000 Q38)."
+        )
+    units_supported = None if billable_minutes is None else billable_units(billable_minutes)
+    if label == NON_BILLABLE:
+        units_supported = 0
+    at_risk = (
+        max(units_billed - units_supported, 0)
+        if units_billed is not None and units_supported is not None
+        else None
+    )
+    return TimeSplit(
+        total_minutes=total,
+        billable_minutes=billable_minutes,
+        non_billable_minutes=nb_minutes,
+        unallocated_minutes=unallocated,
+        units_supported=units_supported,
+        units_billed=units_billed,
+        units_at_risk=at_risk,
+        total_source=source,
+        billed_basis=basis,
+        split=split,
+        explanation=why,
+    )

@@ -1,0 +1,207 @@
+"""What was done, for how long, and what is billable (sections, activities, time split)."""
+
+from __future__ import annotations
+
+import pytest
+
+DHS_NOTE = (
+    "Met clt at DHS 9:00–11:15. Waited in the lobby approx 90 min while clt was called. "
+    "CM advocated with the caseworker to expedite her SNAP and completed the redetermination "
+    "form with clt."
+)
+
+
+def test_waiting_minutes_are_split_off_the_billable_time(engine):
+    result = engine.check(DHS_NOTE, minutes=135)
+    time = result.time
+    assert result.label == "CM-MH"
+    assert (time.total_minutes, time.non_billable_minutes, time.billable_minutes) == (135, 90, 45)
+    assert (time.units_supported, time.units_billed, time.units_at_risk) == (3, 9, 6)
+    assert time.split == "stated"
+    waiting = [a for a in result.activities if a.kind == "non-billable"]
+    assert [(a.rule_ids, a.minutes) for a in waiting] == [(("transport.waiting",), 90)]
+    assert DHS_NOTE[waiting[0].start : waiting[0].end].startswith("Waited in the lobby")
+    assert result.units == 3
+    assert any("6 of 9 unit(s) are at risk" in h for h in result.hints)
+
+
+def test_transport_only_note_supports_no_unit(engine):
+    result = engine.check("Transported clt to the pharmacy and back, 45 min.")
+    assert result.label == "NON-BILLABLE"
+    assert result.time.units_supported == 0
+    assert result.time.non_billable_minutes == 45 and result.time.billable_minutes == 0
+
+
+def test_a_note_with_only_a_total_says_the_split_is_unknown(engine):
+    result = engine.check(
+        "Transported clt to DHS and advocated with the caseworker re: SNAP. 60 min."
+    )
+    assert result.label == "CM-MH"
+    assert result.time.split == "unknown"
+    assert result.time.unallocated_minutes == 60 and result.time.units_supported is None
+    assert result.needs_review and any("time split unknown" in r for r in result.review_reasons)
+    status = {d.check: d.status for d in result.documentation}
+    assert status["billable_unit"] == "unknown"
+    # the time on its own is not shown as an activity
+    assert [a.kind for a in result.activities] == ["non-billable", "CM-MH"]
+
+
+def test_a_note_with_no_non_billable_activity_bills_its_whole_time(engine):
+    result = engine.check("10:00-10:40 CM advocated with the landlord to delay the eviction.")
+    assert result.time.split == "not needed"
+    assert result.time.billable_minutes == 40 and result.time.units_supported == 3
+
+
+def test_consecutive_activity_ranges_give_each_activity_its_minutes(engine):
+    text = (
+        "9:00-9:25 drove to clt's apartment. 9:25-10:15 CM advocated with the landlord on clt's "
+        "behalf to delay the eviction."
+    )
+    result = engine.check(text)
+    assert result.time.total_minutes == 75
+    assert result.time.non_billable_minutes == 25 and result.time.billable_minutes == 50
+
+
+def test_a_sentence_with_two_kinds_of_activity_is_split(engine):
+    result = engine.check(
+        "CM transported clt to the SSA office (20 min), then advocated with the claims rep "
+        "for her SSI appeal (30 min)."
+    )
+    kinds = [(a.kind, a.minutes) for a in result.activities]
+    assert kinds == [("non-billable", 20), ("CM-MH", 30)]
+    assert result.time.billable_minutes == 30 and result.time.units_supported == 2
+
+
+def test_sections_and_activities_are_in_the_json_contract(engine):
+    data = engine.check("D: CM faxed ROI to PCP (10 min).\nP: CM will advocate w/ PCP.").to_dict()
+    assert data["contract_version"] == "2"
+    assert [s["kind"] for s in data["sections"]] == ["activity", "plan"]
+    assert data["sections"][1]["counts"] is False
+    assert data["activities"][0]["kind"] == "non-billable"
+    assert data["activities"][0]["minutes"] == 10
+    assert set(data["time"]) >= {"total_minutes", "units_supported", "units_at_risk", "split"}
+
+
+# Notes whose only billable words are in goal, plan or header text: nothing billable was done.
+BOILERPLATE_NOTES = {
+    "DAP": (
+        "D: CM left VM for clt's landlord. Faxed ROI to Dr. Patel's office.\n"
+        "A: Clt remains at risk of eviction.\n"
+        "P: CM will advocate with the landlord and link clt to legal aid."
+    ),
+    "SOAP": (
+        "S: Clt reports the landlord has not called back.\n"
+        "O: CM called the landlord twice, no answer; left VM.\n"
+        "A: housing unstable\n"
+        "P: CM to advocate w/ landlord and refer clt to rental assistance."
+    ),
+    "BIRP": (
+        "B: n/a, clt not seen\n"
+        "I: Writer drove to clt's home for the visit; clt not home. Left a card on the door.\n"
+        "R: none\n"
+        "P: Writer will link clt to SSI and advocate with DHS re: SNAP."
+    ),
+    "GIRP": (
+        "Goal: Clt will obtain SSI with CM advocacy and linkage to a benefits attorney.\n"
+        "Intervention: CM faxed the signed release to SSA and copied the award letter for the file.\n"
+        "Response: n/a\n"
+        "Plan: CM will advocate w/ SSA."
+    ),
+    "PIE": (
+        "P: Clt needs linkage to a PCP and advocacy with Medicaid.\n"
+        "I: CM transported clt to the pharmacy and waited in the car 30 min.\n"
+        "E: Clt tolerated the ride."
+    ),
+    "template": (
+        "Service Type: CM-TLA\n"
+        "Goal/Objective addressed: Obj 1 - transition to a CILA with CM linkage and advocacy\n"
+        "Interventions: CM called the CILA, no answer. Left VM. Faxed referral packet.\n"
+        "Client Response: not present\n"
+        "Plan: CM will advocate for placement and tour the CILA with clt."
+    ),
+    "printout": (
+        "RIVERSIDE BEHAVIORAL HEALTH\nPROGRESS NOTE - Case Management: advocacy and linkage\n"
+        "Client: A.B.   DOB: 01/02/1980\n"
+        "Date of Service: 11/02/2026  Start Time: 9:00 AM  End Time: 9:40 AM\n\n"
+        "Writer left two voicemails for clt's PCP office and mailed the appointment letter.\n\n"
+        "Electronically signed by Pat Doe, MHP 11/02/2026 10:01"
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(BOILERPLATE_NOTES))
+def test_billable_words_only_in_goal_plan_or_header_give_non_billable(engine, fmt):
+    result = engine.check(BOILERPLATE_NOTES[fmt])
+    assert result.label == "NON-BILLABLE", fmt
+    counted_cues = [e for e in result.evidence if e.active and e.effect == "billable-cue"]
+    assert counted_cues == [], [(e.rule_id, e.text) for e in counted_cues]
+    not_counted = [e for e in result.evidence if not e.active and e.effect == "billable-cue"]
+    assert not_counted, "the boilerplate cues are shown, as not counted"
+    assert any(any(m.startswith("in_") for m in e.modifiers) for e in not_counted)
+
+
+def test_a_note_with_no_activity_text_at_all_is_non_billable(engine):
+    result = engine.check(
+        "Goal: CM will advocate and link clt to housing.\nPlan: advocate w/ landlord."
+    )
+    assert result.label == "NON-BILLABLE"
+    assert any("no activity" in r for r in result.review_reasons)
+
+
+def test_an_activity_under_a_contradicting_header_keeps_its_label(engine):
+    result = engine.check(
+        "Service Type: CM-TLA\nGoal: transition home\n"
+        "Intervention: CM advocated with the clt's landlord by phone to stop the eviction filing "
+        "and secured a repayment plan. 30 min."
+    )
+    assert result.label == "CM-MH"
+    assert result.time.units_supported == 2
+
+
+# False hits reviewers found in realistic notes: each phrase must not count as its rule.
+FALSE_HITS = [
+    (
+        "Phone consult w/ Dr. Ortiz (psychiatrist) re: clt's sleep and med response. Client not "
+        "present. Rec: continue current dose.",
+        "paperwork.forms_without_client",
+    ),
+    (
+        "CM coached clt in writing a shopping list within her $40 budget; clt priced each item.",
+        "errand.groceries_shopping",
+    ),
+    (
+        "Clt reports taking her BP meds daily; CM linked her to mail-order pharmacy.",
+        "medical.vitals",
+    ),
+    (
+        "CM completed scheduled home visit; practiced the bus route to the clinic with clt.",
+        "scheduling.appointments",
+    ),
+    (
+        "Per her 2019 intake form, clt has no income; CM helped her apply for SNAP.",
+        "other.assessment",
+    ),
+    (
+        "Clt plans to pick up her Abilify refill Friday; CM linked her to the food pantry.",
+        "medical.refill_call",
+    ),
+    ("Coordinated with group home staff about clt's med times and bus pass.", "tla.placement"),
+    ("Clt was seen at Advocate Christ Medical Center ER overnight.", "cm.advocacy"),
+    ("CM did not link, refer, or advocate; clt handled the call herself.", "cm.advocacy"),
+    ("CM did not transport, wait, or fax anything today.", "clerical.faxing"),
+]
+
+
+@pytest.mark.parametrize("text, rule_id", FALSE_HITS)
+def test_look_alike_words_do_not_count(engine, text, rule_id):
+    result = engine.check(text)
+    counted = {e.rule_id for e in result.evidence if e.active}
+    assert rule_id not in counted
+
+
+def test_no_bill_only_the_intervention_hint_on_a_pure_skill_building_note(engine):
+    result = engine.check(
+        "CM met clt at home and practiced budgeting with her: clt wrote a shopping list from the "
+        "store flyer and compared prices, with CM prompting. 40 min."
+    )
+    assert not any("Bill only the intervention time" in h for h in result.hints)
