@@ -61,8 +61,35 @@ def _print_result(result: Any, text: str, stream: TextIO, *, color: bool) -> Non
     if result.rules_fired:
         print("Rules:", file=stream)
         for rule in result.rules_fired:
-            counted = "" if rule.active_matches else "  [not counted: context]"
+            counted = "" if rule.active_matches else "  [not counted: context or section]"
             print(f"  - {rule.rule_id}: {rule.title} ({rule.citation}){counted}", file=stream)
+    not_counted = [sec for sec in result.sections if not sec.counts]
+    if not_counted:
+        print("Not counted as activity:", file=stream)
+        for sec in not_counted:
+            snippet = " ".join(text[sec.start : sec.end].split())
+            snippet = snippet if len(snippet) <= 70 else snippet[:69] + "…"
+            print(f"  {sec.kind:<10} {snippet}", file=stream)
+    if result.activities:
+        print("Activities:", file=stream)
+        for act in result.activities:
+            minutes = "" if act.minutes is None else f"  {act.minutes:g} min"
+            snippet = act.text if len(act.text) <= 60 else act.text[:59] + "…"
+            kind = "no rule" if act.kind == "none" else act.kind
+            print(f"  {kind:<12} {snippet}{minutes}", file=stream)
+    time = result.time
+    if time is not None and time.total_minutes is not None:
+        parts = [f"{time.total_minutes:g} min ({time.total_source})"]
+        if time.billable_minutes is not None:
+            parts.append(f"billable {time.billable_minutes:g}")
+        if time.non_billable_minutes:
+            parts.append(f"non-billable {time.non_billable_minutes:g}")
+        if time.unallocated_minutes:
+            parts.append(f"unallocated {time.unallocated_minutes:g}")
+        units = "?" if time.units_supported is None else str(time.units_supported)
+        risk = "?" if time.units_at_risk is None else str(time.units_at_risk)
+        parts.append(f"units supported {units}, billed {time.units_billed}, at risk {risk}")
+        print("Time: " + " · ".join(parts), file=stream)
     for reason in result.review_reasons:
         print(f"Review: {reason}", file=stream)
     for hint in result.hints:

@@ -153,7 +153,8 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
     heading_re = re.compile(
         # at a line start (after an optional bullet) or after a sentence end, then a separator,
         # or a heading alone on its line
-        rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?<=[.!?])[ \t]+)(?P<name>{alternation})"
+        rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?:(?<=[.!?])|(?<=[.!?][\"”’')\]]))[ \t]+)"
+        rf"(?P<name>{alternation})"
         rf"(?:(?P<sep>{_SEPARATOR})[ \t]*|(?<=\bby)[ \t]+|[ \t]*(?=\r?\n|$))",
         re.IGNORECASE,
     )

@@ -55,3 +55,22 @@ def test_probability_tie_resolves_in_label_order():
 def test_excluding_rule_raises_review():
     d = decide(probs(CM_CCC=0.9), RuleVotes(excludes={"CM-CCC": ("ccc.family_not_professional",)}))
     assert d.label == "CM-CCC" and d.needs_review
+
+
+def test_only_non_billable_rules_beat_a_lukewarm_billable_model():
+    votes = RuleVotes(non_billable=("clerical.faxing", "transport.waiting"))
+    d = decide(probs(CM_TLA=0.65, NON_BILLABLE=0.35), votes)
+    assert d.label == "NON-BILLABLE" and d.overridden and d.needs_review
+    d = decide(probs(CM_TLA=0.75, NON_BILLABLE=0.25), votes)
+    assert d.label == "CM-TLA" and not d.overridden
+
+
+def test_a_billable_cue_keeps_a_lukewarm_billable_label():
+    votes = RuleVotes(non_billable=("clerical.faxing",), cues={"CM-TLA": ("tla.aftercare",)})
+    d = decide(probs(CM_TLA=0.65, NON_BILLABLE=0.35), votes)
+    assert d.label == "CM-TLA"
+
+
+def test_no_activity_text_is_non_billable_whatever_the_model_says():
+    d = decide(probs(CM_MH=0.95, NON_BILLABLE=0.05), RuleVotes(), has_activity=False)
+    assert d.label == "NON-BILLABLE" and d.needs_review
