@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import bisect
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, LOWER, SENT_START
 from spacy.tokens import Doc, Span
 
 from notecheck.catalog import RuleCatalog
@@ -25,7 +27,7 @@ from notecheck.labels import NON_BILLABLE
 from notecheck.nlp import SPAN_KEY, active
 from notecheck.result import Activity as Segment
 from notecheck.result import TimeBreakdown as TimeSplit
-from notecheck.sections import ACTIVITY, SECTIONS_KEY
+from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text
 from notecheck.timeparse import NoteTime, TimeMention
 
 UNIT_MINUTES = 15.0
@@ -50,28 +52,53 @@ def _hit_kind(rule_effect: str, label: str | None) -> str | None:
     return None
 
 
-def _activity_sentences(doc: Doc) -> list[Span]:
-    """Sentences that lie in ``activity`` sections (the heading's own sentence excluded)."""
-    sections: list[Span] = list(doc.spans[SECTIONS_KEY]) if SECTIONS_KEY in doc.spans else [doc[:]]
+@dataclass(frozen=True)
+class _Tokens:
+    """A parsed note's token attributes as plain lists (walking spaCy Tokens is slow)."""
+
+    lower: list[str]
+    skip: list[bool]  # punctuation or whitespace
+    start: list[int]  # character offset
+    end: list[int]
+    sent_start: list[bool]
+
+    @classmethod
+    def of(cls, doc: Doc) -> _Tokens:
+        if not len(doc):
+            return cls([], [], [], [], [])
+        rows = doc.to_array([LOWER, IS_PUNCT, IS_SPACE, IDX, LENGTH, SENT_START]).tolist()
+        strings = doc.vocab.strings
+        return cls(
+            lower=[strings[r[0]] for r in rows],
+            skip=[bool(r[1] or r[2]) for r in rows],
+            start=[r[3] for r in rows],
+            end=[r[3] + r[4] for r in rows],
+            sent_start=[i == 0 or r[5] == 1 for i, r in enumerate(rows)],
+        )
+
+
+def _activity_sentences(doc: Doc, toks: _Tokens) -> list[tuple[int, int]]:
+    """Token ranges of the sentences in ``activity`` sections (a heading alone excluded)."""
+    n = len(toks.lower)
+    bounds = [i for i in range(n) if toks.sent_start[i]] + [n]
+    if SECTIONS_KEY in doc.spans:
+        sections = [
+            (s.start, s.end, str(s.id_).lower())
+            for s in doc.spans[SECTIONS_KEY]
+            if s.label_ == ACTIVITY
+        ]
+    else:
+        sections = [(0, n, "")]
     out = []
-    all_sents = list(doc.sents)
-    for section in sections:
-        if section.label_ not in (ACTIVITY, "") and SECTIONS_KEY in doc.spans:
-            continue
-        heading = str(section.id_).lower() if SECTIONS_KEY in doc.spans else ""
-        for sent in all_sents:
-            if sent.end <= section.start or sent.start >= section.end:
-                continue
-            start, end = max(sent.start, section.start), min(sent.end, section.end)
-            if start >= end:
-                continue
-            span = doc[start:end]
-            words = [t for t in span if not (t.is_punct or t.is_space)]
-            if not words:
-                continue
-            if heading and " ".join(t.lower_ for t in words) == heading:
-                continue  # the heading on its own ("D:", "Intervention:")
-            out.append(span)
+    for sec_start, sec_end, heading in sections:
+        at = max(bisect.bisect_right(bounds, sec_start) - 1, 0)
+        while at < len(bounds) - 1 and bounds[at] < sec_end:
+            start, end = max(bounds[at], sec_start), min(bounds[at + 1], sec_end)
+            at += 1
+            words = [toks.lower[i] for i in range(start, end) if not toks.skip[i]]
+            if not words or (heading and " ".join(words) == heading):
+                continue  # empty, or the heading on its own ("D:", "Intervention:")
+            out.append((start, end))
     return out
 
 
@@ -85,8 +112,10 @@ def _only_time(text: str) -> bool:
     return bool(_TIME_ONLY.fullmatch(text))
 
 
-def _clauses(sent: Span, hits: list[tuple[Span, str]]) -> list[tuple[int, int, str]]:
-    """``sent`` cut into activities: ``(start_token, end_token, kind)``.
+def _clauses(
+    sent: tuple[int, int], toks: _Tokens, hits: list[tuple[Span, str]]
+) -> list[tuple[int, int, str]]:
+    """A sentence cut into activities: ``(start_token, end_token, kind)``.
 
     The sentence is cut at clause breaks (a comma, "then", "and" ...); a clause's kind is that
     of its first hit, since the first hit is the clause's verb ("transported clt to the SSA
@@ -94,9 +123,10 @@ def _clauses(sent: Span, hits: list[tuple[Span, str]]) -> list[tuple[int, int, s
     before it (it says more about the same activity: "(20 min)"), and neighbours of one kind
     join into one activity.
     """
-    cuts = [sent.start]
-    cuts += [t.i for t in sent[1:] if t.lower_ in _CLAUSE_BREAKS]
-    cuts.append(sent.end)
+    lo_sent, hi_sent = sent
+    cuts = [lo_sent]
+    cuts += [i for i in range(lo_sent + 1, hi_sent) if toks.lower[i] in _CLAUSE_BREAKS]
+    cuts.append(hi_sent)
     clauses: list[list[Any]] = []
     for lo, hi in zip(cuts, cuts[1:], strict=False):
         if lo >= hi:
@@ -115,42 +145,45 @@ def segments(
     doc: Doc, catalog: RuleCatalog, times: list[TimeMention], total: TimeMention | None
 ) -> list[Segment]:
     """The activity segments of a parsed note, with the minutes each one states."""
+    toks = _Tokens.of(doc)
+    sentences = _activity_sentences(doc, toks)
+    starts = [s[0] for s in sentences]
     hits_by_sent: dict[int, list[tuple[Span, str]]] = {}
-    sentences = _activity_sentences(doc)
-    starts = [s.start for s in sentences]
-
     for span in doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ():
         rule = catalog.by_id[span.id_]
         kind = _hit_kind(rule.effect, rule.label)
         if kind is None or not active(span, rule.discounted_by):
             continue
         at = bisect.bisect_right(starts, span.start) - 1
-        if at >= 0 and span.start < sentences[at].end:
+        if at >= 0 and span.start < sentences[at][1]:
             hits_by_sent.setdefault(at, []).append((span, kind))
+    text = doc_text(doc)
     out: list[Segment] = []
     for n, sent in enumerate(sentences):
         hits = sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start)
-        for lo, hi, kind in _clauses(sent, hits):
-            piece = doc[lo:hi]
+        for lo, hi, kind in _clauses(sent, toks, hits):
             # Trim the clause-break word and punctuation a cut leaves at the edges.
-            while len(piece) and (
-                piece[0].is_punct or piece[0].is_space or piece[0].lower_ in _CLAUSE_BREAKS
-            ):
-                piece = doc[piece.start + 1 : piece.end]
-            while len(piece) and (piece[-1].is_punct or piece[-1].is_space):
-                piece = doc[piece.start : piece.end - 1]
-            if not len(piece) or _only_time(piece.text):
+            first, last = lo, hi - 1
+            while first <= last and (toks.skip[first] or toks.lower[first] in _CLAUSE_BREAKS):
+                first += 1
+            while last >= first and toks.skip[last]:
+                last -= 1
+            if first > last:
                 continue
-            inside = [(s, k) for s, k in hits if lo <= s.start < hi]
-            lo_char, hi_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
+            start_char, end_char = toks.start[first], toks.end[last]
+            piece = text[start_char:end_char]
+            if _only_time(piece):
+                continue
+            inside = [s.id_ for s, _ in hits if lo <= s.start < hi]
+            lo_char, hi_char = toks.start[lo], toks.end[hi - 1]
             stated = [m.minutes for m in times if m is not total and lo_char <= m.start < hi_char]
             out.append(
                 Segment(
-                    start=piece.start_char,
-                    end=piece.end_char,
-                    text=piece.text,
+                    start=start_char,
+                    end=end_char,
+                    text=piece,
                     kind=kind,
-                    rule_ids=tuple(dict.fromkeys(s.id_ for s, _ in inside)),
+                    rule_ids=tuple(dict.fromkeys(inside)),
                     minutes=float(sum(stated)) if stated else None,
                 )
             )

@@ -19,7 +19,14 @@ from notecheck.decision import Decision, RuleVotes, decide
 from notecheck.documentation import FAIL, PASS, UNKNOWN, run_checks
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_label
 from notecheck.model import ModelError, TextModel, load_model, make_rows
-from notecheck.nlp import SPAN_KEY, active, build_nlp, catalog_of, section_rules_of
+from notecheck.nlp import (
+    SPAN_KEY,
+    active,
+    build_nlp,
+    catalog_of,
+    parse_texts,
+    section_rules_of,
+)
 from notecheck.result import (
     Activity,
     DocumentationCheck,
@@ -29,7 +36,7 @@ from notecheck.result import (
     Section,
     TimeBreakdown,
 )
-from notecheck.sections import SECTIONS_KEY, SectionRules
+from notecheck.sections import SECTIONS_KEY, SectionRules, doc_text
 from notecheck.timeparse import find_times, note_time
 
 MAX_TEXT_CHARS = 20_000
@@ -142,8 +149,11 @@ def rule_tokens(doc: Doc, catalog: RuleCatalog) -> str:
 def context_text(doc: Doc, sections: SectionRules) -> str:
     """Goal, plan and assessment text (not header fields): what the note is about."""
     parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
+    text = doc_text(doc)
     return "\n".join(
-        p.text for p in parts if not sections.kinds[str(p.label_)].counts and p.label_ != "header"
+        text[p.start_char : p.end_char]
+        for p in parts
+        if not sections.kinds[str(p.label_)].counts and p.label_ != "header"
     )
 
 
@@ -156,8 +166,11 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
     """
     parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
     if all(sections.kinds[str(p.label_)].counts for p in parts):
-        return doc.text
-    return "\n".join(p.text for p in parts if sections.kinds[str(p.label_)].counts)
+        return doc_text(doc)
+    text = doc_text(doc)
+    return "\n".join(
+        text[p.start_char : p.end_char] for p in parts if sections.kinds[str(p.label_)].counts
+    )
 
 
 def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
@@ -232,7 +245,7 @@ class Engine:
 
     def parse(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Doc]:
         """Run the spaCy pipeline (tokens, lemmas, sentences, rule spans)."""
-        return self.nlp.pipe(texts, batch_size=batch_size)
+        return parse_texts(self.nlp, texts, batch_size=batch_size)
 
     def _results(
         self, items: list[tuple[str, str | None, float | None]], batch_size: int

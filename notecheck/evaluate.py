@@ -27,7 +27,7 @@ from notecheck.model import (
     make_rows,
     save_model,
 )
-from notecheck.nlp import build_nlp, catalog_of, section_rules_of
+from notecheck.nlp import build_nlp, catalog_of, parse_texts, section_rules_of
 
 N_SPLITS = 5
 SEED = 0
@@ -73,7 +73,7 @@ def parse_corpus(
     nlp = catalog_nlp or build_nlp()
     catalog = catalog_of(nlp)
     sections = section_rules_of(nlp)
-    docs = list(nlp.pipe([n.text for n in notes], batch_size=256))
+    docs = list(parse_texts(nlp, [n.text for n in notes]))
     texts = [d.text if model_input == "full" else model_text(d, sections) for d in docs]
     context = (
         [context_text(d, sections) for d in docs] if model_input == "sections+context" else None

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy
 import spacy
-from spacy.attrs import SENT_START
+from spacy.attrs import LEMMA, LOWER, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokenizer import Tokenizer
@@ -22,7 +22,7 @@ from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans
 
 from notecheck.catalog import Element, RuleCatalog
 from notecheck.lemmas import lemma
-from notecheck.sections import ACTIVITY, SECTIONS_KEY, SectionRules, SectionTagger
+from notecheck.sections import ACTIVITY, SECTIONS_KEY, SectionRules, SectionTagger, remember_text
 
 SPAN_KEY = "notecheck"
 
@@ -43,11 +43,30 @@ if not Span.has_extension("nc_section_modifier"):
     Span.set_extension("nc_section_modifier", default=None)
 
 
+# ORTH hash -> lemma: a note's words repeat across notes, so each is looked up once.
+_LEMMA_OF: dict[int, str] = {}
+
+
 @Language.component("notecheck_lemmas")
 def notecheck_lemmas(doc: Doc) -> Doc:
-    """Set every token's lemma from the lookup table, on lower-cased text (case-free patterns)."""
-    for token in doc:
-        token.lemma_ = lemma(token.text)
+    """Set every token's lemma from the lookup table, on lower-cased text (case-free patterns).
+
+    One array read and one array write instead of a Python attribute per token.
+    """
+    if len(doc) == 0:
+        return doc
+    strings = doc.vocab.strings
+    orths = doc.to_array([ORTH])
+    out = []
+    for orth in orths.tolist():
+        found = _LEMMA_OF.get(orth)
+        if found is None:
+            found = lemma(strings[orth])
+            if len(_LEMMA_OF) < 500_000:  # bounded: a long-running server sees many words
+                _LEMMA_OF[orth] = found
+        out.append(strings.add(found))
+    array: Any = numpy.asarray(out, dtype="uint64").reshape(-1, 1)
+    doc.from_array([LEMMA], array)
     return doc
 
 
@@ -56,11 +75,13 @@ def notecheck_sentences(doc: Doc) -> Doc:
     """Split sentences on terminal punctuation and on line breaks (EHR notes use both)."""
     if len(doc) == 0:
         return doc
+    strings = doc.vocab.strings
+    # A token's text and trailing whitespace, read as arrays, not as Token objects.
+    words = [strings[o] for o in doc.to_array([ORTH]).tolist()]
     starts = [1]
-    for prev in doc[:-1]:
-        boundary = prev.text in _SENT_PUNCT or "\n" in prev.whitespace_
-        boundary = boundary or (prev.is_space and "\n" in prev.text)
-        starts.append(1 if boundary else -1)
+    for word in words[:-1]:
+        # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
+        starts.append(1 if word in _SENT_PUNCT or "\n" in word else -1)
     # One array write instead of a Python attribute assignment per token.
     array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
     doc.from_array([SENT_START], array)
@@ -108,62 +129,73 @@ class RuleMatcher:
             self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
 
     @staticmethod
-    def _ends(doc: Doc, pattern: tuple[Element, ...], step: int, pos: int) -> list[int]:
-        """Every token index where ``pattern[step:]`` can end when it starts at ``pos``."""
+    def _longest(
+        words: tuple[list[str], list[str]],
+        starts: list[bool],
+        pattern: tuple[Element, ...],
+        step: int,
+        pos: int,
+    ) -> int:
+        """The furthest token index where ``pattern[step:]`` can end from ``pos`` (-1: none).
+
+        ``words`` holds the doc's lemmas and lower-cased forms and ``starts`` its sentence
+        starts, as plain lists: matching walks Python strings, not spaCy Token objects.
+        """
         if step == len(pattern):
-            return [pos]
+            return pos
         element = pattern[step]
+        values = element.values
+        attr = words[0] if element.attr == "lemma" else words[1]
+        n = len(starts)
         if element.negate:
             # Zero width: the next token (within the sentence) must not be one of the values.
-            if pos < len(doc) and not doc[pos].is_sent_start:
-                token = doc[pos]
-                assert element.values is not None
-                if (token.lemma_ if element.attr == "lemma" else token.lower_) in element.values:
-                    return []
-            return RuleMatcher._ends(doc, pattern, step + 1, pos)
-        ends: list[int] = []
+            if pos < n and not starts[pos] and values is not None and attr[pos] in values:
+                return -1
+            return RuleMatcher._longest(words, starts, pattern, step + 1, pos)
+        best = -1
         for count in range(element.min_count, element.max_count + 1):
             stop = pos + count
-            if stop > len(doc):
+            if stop > n:
                 break
-            tokens = doc[pos:stop]
-            # Never run on into the next sentence.
-            if any(t.is_sent_start for t in tokens):
-                break
-            if (
-                element.values is not None
-                and count
-                and not all(
-                    (t.lemma_ if element.attr == "lemma" else t.lower_) in element.values
-                    for t in tokens
-                )
-            ):
-                break
-            ends.extend(RuleMatcher._ends(doc, pattern, step + 1, stop))
-        return ends
+            if count:
+                last = stop - 1
+                # Never run on into the next sentence.
+                if starts[last]:
+                    break
+                if values is not None and attr[last] not in values:
+                    break
+            end = RuleMatcher._longest(words, starts, pattern, step + 1, stop)
+            if end > best:
+                best = end
+        return best
 
     def __call__(self, doc: Doc) -> Doc:
         """Match every enabled rule, keep the longest non-overlapping span per rule."""
         by_rule: dict[str, list[Span]] = {}
-        for token in doc:
-            candidates = self.index.get(("lemma", token.lemma_), []) + self.index.get(
-                ("lower", token.lower_), []
-            )
+        strings = doc.vocab.strings
+        if len(doc):
+            table = doc.to_array([LEMMA, LOWER, SENT_START]).tolist()
+        else:
+            table = []
+        lemmas = [strings[row[0]] for row in table]
+        lowers = [strings[row[1]] for row in table]
+        starts = [i == 0 or row[2] == 1 for i, row in enumerate(table)]
+        words = (lemmas, lowers)
+        index = self.index
+        for i in range(len(lemmas)):
+            candidates = index.get(("lemma", lemmas[i]), []) + index.get(("lower", lowers[i]), [])
             for rule_id, pattern in candidates:
                 step = 1
                 if pattern[0].behind:
                     step = 2
-                    if token.i > 0 and not token.is_sent_start:
-                        prev = doc[token.i - 1]
-                        before = pattern[0]
-                        assert before.values is not None
-                        if (
-                            prev.lemma_ if before.attr == "lemma" else prev.lower_
-                        ) in before.values:
+                    before = pattern[0]
+                    if i > 0 and not starts[i] and before.values is not None:
+                        prev = lemmas[i - 1] if before.attr == "lemma" else lowers[i - 1]
+                        if prev in before.values:
                             continue
-                ends = self._ends(doc, pattern, step, token.i + 1)
-                if ends:
-                    by_rule.setdefault(rule_id, []).append(doc[token.i : max(ends)])
+                end = self._longest(words, starts, pattern, step, i + 1)
+                if end >= 0:
+                    by_rule.setdefault(rule_id, []).append(doc[i:end])
         spans: list[Span] = []
         for rule_id, found in by_rule.items():
             effect = self.catalog.by_id[rule_id].effect
@@ -281,6 +313,15 @@ def build_nlp(
         nlp.add_pipe("notecheck_sections", config={"sections_path": sections_path})
     nlp.add_pipe("notecheck_rules", config={"rules_path": rules_path, "context_path": context_path})
     return nlp
+
+
+def parse_texts(nlp: Language, texts: Iterable[str], batch_size: int = 256) -> Iterator[Doc]:
+    """Run the pipeline over ``texts``; each Doc keeps the text it was made from.
+
+    ``Doc.text`` is rebuilt from the tokens on every access, a measurable cost per note.
+    """
+    docs = (remember_text(nlp.make_doc(text), text) for text in texts)
+    return nlp.pipe(docs, batch_size=batch_size)
 
 
 def catalog_of(nlp: Language) -> RuleCatalog:

@@ -22,6 +22,7 @@ from spacy.tokens import Doc, Span
 from notecheck.catalog import CatalogError
 
 SECTIONS_KEY = "sections"
+_TEXT_KEY = "notecheck_text"
 ACTIVITY = "activity"
 SCOPES = ("block", "line", "rest", "sentence")
 _SEPARATOR = r"[ \t]*(?::|[-–—](?=[ \t])|[–—])"
@@ -300,12 +301,28 @@ def _merge(parts: list[SectionPart]) -> list[SectionPart]:
     return merged
 
 
+def remember_text(doc: Doc, text: str) -> Doc:
+    """Keep the text a Doc was made from, so the pipeline never rebuilds it from tokens."""
+    doc.user_data[_TEXT_KEY] = text
+    return doc
+
+
+def doc_text(doc: Doc) -> str:
+    """The Doc's text, kept by the section tagger (``Doc.text`` rebuilds it token by token)."""
+    text = doc.user_data.get(_TEXT_KEY)
+    if not isinstance(text, str):
+        text = doc.text
+        doc.user_data[_TEXT_KEY] = text
+    return text
+
+
 def section_spans(doc: Doc, parts: list[SectionPart]) -> list[Span]:
     """The parts as token spans (``label_`` = kind, ``id_`` = heading); empty parts dropped."""
     spans: list[Span] = []
+    text = doc_text(doc)
     for part in parts:
         span = doc.char_span(part.start, part.end, label=part.kind, alignment_mode="expand")
-        if span is None or not span.text.strip():
+        if span is None or not text[span.start_char : span.end_char].strip():
             continue
         if spans and span.start < spans[-1].end:
             if span.end <= spans[-1].end:
@@ -323,7 +340,7 @@ class SectionTagger:
 
     def __call__(self, doc: Doc) -> Doc:
         """Tag the sections of ``doc``."""
-        parts = find_sections(doc.text, self.rules)
+        parts = find_sections(doc_text(doc), self.rules)
         spans = section_spans(doc, parts)
         for span in spans:
             doc[span.start].is_sent_start = True
