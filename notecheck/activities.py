@@ -167,6 +167,8 @@ def segments(
             while first <= last and (toks.skip[first] or toks.lower[first] in _CLAUSE_BREAKS):
                 first += 1
             while last >= first and toks.skip[last]:
+                if toks.lower[last] == ")" and "(" in toks.lower[first:last]:
+                    break  # keep "(20 min)" whole
                 last -= 1
             if first > last:
                 continue
@@ -176,7 +178,7 @@ def segments(
                 continue
             inside = [s.id_ for s, _ in hits if lo <= s.start < hi]
             lo_char, hi_char = toks.start[lo], toks.end[hi - 1]
-            stated = [m.minutes for m in times if m is not total and lo_char <= m.start < hi_char]
+            stated = _stated_minutes(times, total, lo_char, hi_char)
             out.append(
                 Segment(
                     start=start_char,
@@ -184,10 +186,25 @@ def segments(
                     text=piece,
                     kind=kind,
                     rule_ids=tuple(dict.fromkeys(inside)),
-                    minutes=float(sum(stated)) if stated else None,
+                    minutes=stated,
                 )
             )
     return out
+
+
+def _stated_minutes(
+    times: list[TimeMention], total: TimeMention | None, lo: int, hi: int
+) -> float | None:
+    """Minutes a piece of text states: its clock ranges, else its durations.
+
+    "9:00-9:30 drove to the CILA (30 min)" states 30 minutes twice; ranges win.
+    """
+    inside = [m for m in times if m is not total and lo <= m.start < hi]
+    ranges = [m.minutes for m in inside if m.clock is not None]
+    durations = [m.minutes for m in inside if m.clock is None]
+    if ranges:
+        return float(sum(ranges))
+    return float(sum(durations)) if durations else None
 
 
 def _fmt(minutes: float) -> str:

@@ -142,13 +142,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run ``notecheck evaluate``."""
     from notecheck.data import load_notes
     from notecheck.evalset import evaluate_split, format_split_report, load_eval_notes
-    from notecheck.evaluate import cross_validate, format_report, parse_corpus
+    from notecheck.evaluate import cross_validate_with_v1, format_report
 
     notes = load_notes(args.data_dir)
     report: dict[str, Any] = {}
     if not args.split_only:
-        parsed, _ = parse_corpus(notes)
-        report["cross_validation"] = cross_validate(parsed, n_splits=args.folds, progress=_err)
+        report["cross_validation"] = cross_validate_with_v1(
+            notes, n_splits=args.folds, progress=_err
+        )
     if not args.cv_only:
         report["structured_split"] = evaluate_split(
             notes, load_eval_notes(args.data_dir), progress=_err

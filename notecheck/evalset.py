@@ -230,7 +230,7 @@ def score_spans(notes: Sequence[EvalNote], results: Sequence[Any]) -> SpanScores
         found: set[int] = set()
         for hit in hits:
             scores.hits += 1
-            want = "non-billable" if hit.effect == "non-billable" else "billable"
+            want = "billable" if hit.effect == "billable-cue" else "non-billable"
             for i, gold in enumerate(note.activities):
                 kind = "non-billable" if gold.kind == "non-billable" else "billable"
                 if kind == want and _overlaps((hit.start, hit.end), (gold.start, gold.end)):
@@ -260,6 +260,7 @@ def evaluate_split(
     from notecheck.decision import decide
     from notecheck.engine import Engine
     from notecheck.evaluate import (
+        MODEL_INPUT,
         _calibration_splits,
         fit_engine_model,
         metrics,
@@ -298,7 +299,7 @@ def evaluate_split(
         pipeline,
         {
             "model_version": "evaluation",
-            "model_input": "sections",
+            "model_input": MODEL_INPUT,
             "ruleset_sha256": catalog_of(nlp).sha256,
             "sections_sha256": section_rules_of(nlp).sha256,
         },
