@@ -54,6 +54,12 @@ def make_rows(
     return rows
 
 
+def _word_tfidf(max_n: int) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        ngram_range=(1, max_n), min_df=2, sublinear_tf=True, token_pattern=WORD_TOKEN_PATTERN
+    )
+
+
 def build_pipeline(
     *,
     use_rules: bool = True,
@@ -66,18 +72,7 @@ def build_pipeline(
     context_weight: float | None = None,
 ) -> Pipeline:
     """The classifier, unfitted. ``calibration_cv`` may be an iterable of grouped splits."""
-    features: list[tuple[str, Any, int]] = [
-        (
-            "words",
-            TfidfVectorizer(
-                ngram_range=(1, 2),
-                min_df=2,
-                sublinear_tf=True,
-                token_pattern=WORD_TOKEN_PATTERN,
-            ),
-            0,
-        )
-    ]
+    features: list[tuple[str, Any, int]] = [("words", _word_tfidf(max_n=2), 0)]
     if use_chars:
         features.append(
             (
@@ -98,18 +93,7 @@ def build_pipeline(
     if context_weight is not None:
         # Goal, plan and assessment text in a block of its own, down-weighted: it may say what
         # the note is about, never what was done.
-        features.append(
-            (
-                "context",
-                TfidfVectorizer(
-                    ngram_range=(1, 1),
-                    min_df=2,
-                    sublinear_tf=True,
-                    token_pattern=WORD_TOKEN_PATTERN,
-                ),
-                2,
-            )
-        )
+        features.append(("context", _word_tfidf(max_n=1), 2))
         weights["context"] = context_weight
     classifier = LogisticRegression(C=C, max_iter=5000, class_weight=class_weight)
     return Pipeline(
