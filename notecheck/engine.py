@@ -214,6 +214,7 @@ class Engine:
             str(rules_path) if rules_path else None, str(context_path) if context_path else None
         )
         self.catalog = catalog_of(self.nlp)
+        self._modifier_titles = {m.name: m.title for m in self.catalog.context.modifiers}
         self.sections = section_rules_of(self.nlp)
         # ``model`` lets evaluation run a freshly fitted model through the same engine.
         self.model: TextModel = model if model is not None else load_model(model_dir)
@@ -309,7 +310,9 @@ class Engine:
                     modifiers=modifiers,
                     active=is_active,
                     label=rule.label,
-                    sentence=_evidence_sentence(span, rule, is_active, modifiers),
+                    sentence=_evidence_sentence(
+                        span, rule, is_active, modifiers, self._modifier_titles
+                    ),
                 )
             )
         evidence += _model_evidence(text, terms, decision.label)
@@ -458,12 +461,18 @@ class Engine:
         return [r for r in out if r is not None]
 
 
-def _evidence_sentence(span: Any, rule: Any, is_active: bool, modifiers: tuple[str, ...]) -> str:
+def _evidence_sentence(
+    span: Any,
+    rule: Any,
+    is_active: bool,
+    modifiers: tuple[str, ...],
+    titles: dict[str, str],
+) -> str:
     where = f"'{span.text}' (chars {span.start_char}–{span.end_char})"
     first = rule.citations[0].replace(".txt#", " ")
     if not is_active:
         why = ", ".join(
-            _SECTION_REASONS.get(m, m)
+            _SECTION_REASONS.get(m) or titles.get(m, m).lower()
             for m in modifiers
             if m in rule.discounted_by or m in _SECTION_REASONS
         )

@@ -8,7 +8,10 @@ that look like triggers but are no activity of the contact. Training reads only
 - label accuracy (macro-F1, NON-BILLABLE recall) of the engine, the engine before sections and
   plain TF-IDF + LR, all trained on the same training notes;
 - evidence precision: active non-billable or billable-cue rule hits that fall inside a gold
-  activity of the same effect; evidence recall: gold activities found by at least one such hit;
+  activity of the same effect. A gold quote marks where an activity is stated; the activity is
+  the sentence around the quote, cut where a neighbouring quote lies ("worked on his budget
+  (40 min): ... writer prompted him to set aside $20" is one activity). The strict figure, hits
+  inside the quoted words only, is reported beside it; evidence recall: gold activities found by at least one such hit;
   trap hits: traps that produced an active hit;
 - units: how often ``units_supported`` equals the gold units, on notes that time every
   non-billable activity.
@@ -17,6 +20,7 @@ that look like triggers but are no activity of the contact. Training reads only
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,12 +193,38 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
+# A sentence ends at a line break or at . ! ? followed by space and a capital, digit or quote.
+_SENTENCE_END = re.compile(r"\n|[.!?](?=\s+[A-Z0-9\"'(])")
+
+
+def activity_extents(note: EvalNote) -> list[tuple[int, int]]:
+    """Each gold activity as the sentence around its quote, cut where a neighbour's quote lies."""
+    bounds = sorted((g.start, g.end) for g in note.activities)
+    extents = []
+    for gold in note.activities:
+        ends = [m.end() for m in _SENTENCE_END.finditer(note.text, 0, gold.start)]
+        start = ends[-1] if ends else 0
+        earlier = [e for s, e in bounds if s < gold.start]
+        if earlier:
+            start = max(start, max(earlier))
+        while start < gold.start and note.text[start].isspace():
+            start += 1
+        boundary = _SENTENCE_END.search(note.text, gold.end)
+        stop = boundary.start() if boundary else len(note.text)
+        later = [s for s, _ in bounds if s > gold.start]
+        if later:
+            stop = min(stop, later[0])
+        extents.append((min(start, gold.start), max(gold.end, stop)))
+    return extents
+
+
 @dataclass
 class SpanScores:
     """Evidence and units scores over the evaluation split."""
 
     hits: int = 0
     correct_hits: int = 0
+    strict_correct_hits: int = 0
     activities: int = 0
     found_activities: int = 0
     traps: int = 0
@@ -210,6 +240,7 @@ class SpanScores:
 
         return {
             "evidence_precision": rate(self.correct_hits, self.hits),
+            "evidence_precision_strict": rate(self.strict_correct_hits, self.hits),
             "evidence_recall": rate(self.found_activities, self.activities),
             "trap_hit_rate": rate(self.trap_hits, self.traps),
             "units_accuracy": rate(self.units_right, self.timed_notes),
@@ -228,12 +259,18 @@ def score_spans(notes: Sequence[EvalNote], results: Sequence[Any]) -> SpanScores
             e for e in result.evidence if e.active and e.effect in ("non-billable", "billable-cue")
         ]
         found: set[int] = set()
+        extents = activity_extents(note)
         for hit in hits:
             scores.hits += 1
             want = "billable" if hit.effect == "billable-cue" else "non-billable"
-            for i, gold in enumerate(note.activities):
-                kind = "non-billable" if gold.kind == "non-billable" else "billable"
-                if kind == want and _overlaps((hit.start, hit.end), (gold.start, gold.end)):
+            span = (hit.start, hit.end)
+            kinds = ["non-billable" if g.kind == "non-billable" else "billable" for g in note.activities]
+            scores.strict_correct_hits += any(
+                kind == want and _overlaps(span, (g.start, g.end))
+                for kind, g in zip(kinds, note.activities, strict=True)
+            )
+            for i, (kind, extent) in enumerate(zip(kinds, extents, strict=True)):
+                if kind == want and _overlaps(span, extent):
                     scores.correct_hits += 1
                     found.add(i)
                     break
@@ -345,7 +382,8 @@ def format_split_report(report: dict[str, Any]) -> str:
         "",
         "| evidence precision | evidence recall | trap hit rate | units_supported = gold |",
         "|---|---|---|---|",
-        f"| {show(spans['evidence_precision'])} ({spans['hits']} active hits) | "
+        f"| {show(spans['evidence_precision'])} ({spans['hits']} active hits; "
+        f"{show(spans['evidence_precision_strict'])} inside the quoted words) | "
         f"{show(spans['evidence_recall'])} ({spans['activities']} gold activities) | "
         f"{show(spans['trap_hit_rate'])} ({spans['traps']} traps) | "
         f"{show(spans['units_accuracy'])} ({spans['timed_notes']} notes timing every activity) |",

@@ -172,3 +172,44 @@ def test_module_level_check_uses_the_shipped_model():
     result = notecheck.check("CM faxed the discharge summary to the clinic.")
     assert result.label == "NON-BILLABLE"
     assert result.model_version.startswith("il132-")
+
+
+@pytest.mark.parametrize(
+    "text, rule_id, phrase, modifier, reason",
+    [
+        (
+            "Writer met clt at the unit. 10:20-10:35 faxed the discharge plan signature page to "
+            "Rosewood medical records.",
+            "tla.discharge_planning",
+            "discharge plan",
+            "document_of",
+            "a document about it was handled",
+        ),
+        (
+            "Clt's pharmacy faxed a refill request this morning. CM coached clt to call the "
+            "prescriber himself.",
+            "clerical.faxing",
+            "faxed",
+            "other_actor",
+            "done by someone else",
+        ),
+        (
+            "Clt struggles with budgeting across the month. Writer and clt role-played asking the "
+            "landlord for a payment plan.",
+            "cs.skill_building",
+            "budgeting",
+            "background",
+            "background, not this contact's activity",
+        ),
+    ],
+)
+def test_look_alike_words_are_shown_as_not_counted_with_their_reason(
+    text, rule_id, phrase, modifier, reason
+):
+    result = notecheck.check(text)
+    start = text.index(phrase)
+    hits = [e for e in result.evidence if e.rule_id == rule_id and e.start <= start < e.end]
+    assert hits, [(e.rule_id, e.text) for e in result.evidence]
+    assert not hits[0].active
+    assert modifier in hits[0].modifiers
+    assert f"not counted ({reason}" in hits[0].sentence

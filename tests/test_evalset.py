@@ -8,6 +8,7 @@ from notecheck.data import load_notes
 from notecheck.evalset import (
     FORMATS,
     EvalSetError,
+    activity_extents,
     load_eval_notes,
     parse_record,
     score_spans,
@@ -88,3 +89,26 @@ def test_span_scores_count_hits_inside_gold_activities_of_the_same_effect():
     assert scores["evidence_recall"] == 0.5
     assert scores["trap_hit_rate"] == 1.0
     assert scores["units_accuracy"] == 1.0
+
+
+def test_a_gold_activity_is_the_sentence_around_its_quote():
+    record = {
+        **RECORD,
+        "text": "D: Drove 20 min to clt's home, then waited. Today CM advocated with the landlord "
+        "(25 min), then wrote it up. Clt agreed.",
+    }
+    note = parse_record(record, "t")
+    (drove, advocated) = activity_extents(note)
+    assert note.text[drove[0] : drove[1]] == "D: Drove 20 min to clt's home, then waited"
+    assert note.text[advocated[0] : advocated[1]] == (
+        "Today CM advocated with the landlord (25 min), then wrote it up"
+    )
+    wrote = note.text.index("wrote it up")
+    agreed = note.text.index("Clt agreed")
+    result = _Result(
+        [_evidence(wrote, wrote + 5, "billable-cue"), _evidence(agreed, agreed + 3, "billable-cue")],
+        units=2,
+    )
+    scores = score_spans([note], [result]).as_dict()
+    assert scores["evidence_precision"] == 0.5  # the sentence tail counts, the next sentence not
+    assert scores["evidence_precision_strict"] == 0.0
