@@ -41,7 +41,15 @@ from notecheck.lemmas import lemma
 from notecheck.seeds import parse_citation
 
 EFFECTS = ("non-billable", "billable-cue", "other-service", "excludes")
-MODIFIER_NAMES = ("negated", "hypothetical", "failed", "client_acts", "other_actor", "document_of", "background")
+MODIFIER_NAMES = (
+    "negated",
+    "hypothetical",
+    "failed",
+    "client_acts",
+    "other_actor",
+    "document_of",
+    "background",
+)
 DEFAULT_DISCOUNTS = ("negated", "hypothetical")
 
 _RULE_KEYS = {

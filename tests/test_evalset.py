@@ -106,7 +106,10 @@ def test_a_gold_activity_is_the_sentence_around_its_quote():
     wrote = note.text.index("wrote it up")
     agreed = note.text.index("Clt agreed")
     result = _Result(
-        [_evidence(wrote, wrote + 5, "billable-cue"), _evidence(agreed, agreed + 3, "billable-cue")],
+        [
+            _evidence(wrote, wrote + 5, "billable-cue"),
+            _evidence(agreed, agreed + 3, "billable-cue"),
+        ],
         units=2,
     )
     scores = score_spans([note], [result]).as_dict()
