@@ -130,6 +130,16 @@ def _iter_raw(data_dir: Path) -> Iterator[tuple[str, int, str]]:
                     yield f"{path.name}:{line_no}", line_no, line
 
 
+# A note must show the activity and leave the verdict to the reader: "(not billed)", "Billed as
+# CM-CCC", "not CCC" teach the model the phrase instead of the activity.
+VERDICT_RE = re.compile(
+    r"\b(?:non-?billable|not billable|billable|not billed|unbilled|not counted|billed as|bill as|"
+    r"not claimable|not (?:a )?(?:separate )?(?:CM-MH|CM-TLA|CM-CCC|CS-IND|CSI|CM|CCC|TLA|"
+    r"case management)\b)",
+    re.IGNORECASE,
+)
+
+
 def _check_record(raw: Any, where: str) -> list[str]:
     if not isinstance(raw, dict):
         return [f"{where}: a record must be a JSON object"]
@@ -159,6 +169,9 @@ def _check_record(raw: Any, where: str) -> list[str]:
             parse_citation(raw["source"])
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
+    verdict = VERDICT_RE.search(raw["text"]) if isinstance(raw.get("text"), str) else None
+    if verdict:
+        problems.append(f"{where}: the note states its own verdict ({verdict.group(0)!r})")
     return problems
 
 

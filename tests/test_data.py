@@ -64,6 +64,9 @@ def test_a_fresh_valid_record_passes(corpus_copy):
         ({"minutes": -3}, "positive"),
         ({"colour": "red"}, "unknown keys"),
         ({"id": "a-q02-01"}, "duplicate id"),
+        ({"text": "Drove clt to the clinic (not billed), then linked him to a PCP."}, "verdict"),
+        ({"text": "Spoke with clt's guardian about school. Billed as CM-CCC."}, "verdict"),
+        ({"text": "Called his former therapist for history; not CCC."}, "verdict"),
         (
             {
                 "text": "Answer: Your interpretation is correct. 3. Does the Case Management Transition "
