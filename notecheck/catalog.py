@@ -64,6 +64,7 @@ _RULE_KEYS = {
     "discounted_by",
     "examples",
     "enabled",
+    "decisive",
 }
 _MODIFIER_KEYS = {
     "name",
@@ -100,6 +101,10 @@ class Rule:
     examples_match: tuple[str, ...] = ()
     examples_no_match: tuple[str, ...] = ()
     enabled: bool = True
+    # A rule the seed states without exception. A decisive non-billable rule ("case management
+    # may not be billed", 000 Q15) makes the note NON-BILLABLE; a decisive excludes rule ("TLA
+    # only until the placement is secure", Q58) rules its label out. Whatever the model says.
+    decisive: bool = False
 
     @property
     def citation(self) -> str:
@@ -297,6 +302,11 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
         raise CatalogError(f"{where}: enabled must be true or false")
+    decisive = raw.get("decisive", False)
+    if not isinstance(decisive, bool):
+        raise CatalogError(f"{where}: decisive must be true or false")
+    if decisive and effect not in ("non-billable", "excludes"):
+        raise CatalogError(f"{where}: only a non-billable or excludes rule can be decisive")
     return Rule(
         id=rule_id,
         title=raw["title"].strip(),
@@ -310,6 +320,7 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         examples_match=_str_list(examples.get("match"), f"{where}.examples.match"),
         examples_no_match=_str_list(examples.get("no_match"), f"{where}.examples.no_match"),
         enabled=enabled,
+        decisive=decisive,
     )
 
 

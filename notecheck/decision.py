@@ -16,10 +16,18 @@ Policy, in order:
    NON-BILLABLE wins (000 Q8, Q10: faxing, transporting or waiting "for aftercare" is still
    not an intervention). Chosen by grouped cross-validation: at 0.70 macro-F1 held and
    NON-BILLABLE recall rose (README, Accuracy).
-4. A note with no activity text at all (only goal, plan, assessment or header sections) is
+4. A decisive non-billable rule (one the seed states without exception, such as case
+   management for a need with no objective on the ITP, 000 Q15) makes the note NON-BILLABLE
+   whatever the model says, with the rule named as the reason.
+5. A note with no activity text at all (only goal, plan, assessment or header sections) is
    NON-BILLABLE whatever the model says: nothing was done (000 Q38).
-5. ``needs_review`` is raised when confidence is below ``review_below``, when the rules voted
-   for another label, or when a rule excludes the chosen label (a family member in a "CCC").
+6. A label a decisive "excludes" rule rules out (a move to a nursing home for post-operative
+   care is no TLA, 000 Q5; a deflection back to the same home is no TLA, Q57; a settled
+   placement is no longer TLA, Q58) does not win while the rule applies: the next most
+   probable label does, and the note is flagged for review. Other excludes rules (a family
+   member in a "CCC") only raise a review: their wording is not categorical enough.
+7. ``needs_review`` is raised when confidence is below ``review_below``, when the rules voted
+   for another label, or when a rule excludes the chosen label.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ class RuleVotes:
     cues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     other_services: tuple[str, ...] = ()  # names of the other Rule 132 services suggested
     excludes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    decisive: tuple[str, ...] = ()  # active non-billable rules that decide the label
+    rules_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # decisive excludes
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,12 @@ def decide(
     """Apply the policy in this module's docstring."""
     model_label = max(LABELS, key=lambda label: (probabilities[label], -LABELS.index(label)))
     vote = rules_vote(votes)
-    label, overridden = model_label, False
+    excluded = {label for label, ids in votes.rules_out.items() if ids}
+    ruled_out = model_label if model_label in excluded else None
+    if ruled_out:
+        allowed = [label for label in LABELS if label not in excluded]
+        model_label = max(allowed, key=lambda label: (probabilities[label], -LABELS.index(label)))
+    label, overridden = model_label, ruled_out is not None
     if not has_activity:
         return Decision(
             label=NON_BILLABLE,
@@ -94,9 +109,19 @@ def decide(
             rules_vote=vote,
             overridden=model_label != NON_BILLABLE,
         )
+    if votes.decisive:
+        return Decision(
+            label=NON_BILLABLE,
+            confidence=float(probabilities[NON_BILLABLE]),
+            needs_review=True,
+            review_reasons=(f"{', '.join(votes.decisive)} applies: the service cannot be billed",),
+            rules_vote=vote,
+            overridden=model_label != NON_BILLABLE,
+        )
     if (
         vote is not None
         and vote != model_label
+        and vote not in excluded
         and probabilities[model_label] < override_below
         and probabilities[vote] >= override_floor
     ):
@@ -113,13 +138,18 @@ def decide(
         reasons.append(f"low confidence ({confidence:.2f} < {review_below:.2f})")
     if vote is not None and vote != label:
         reasons.append(f"the rules point to {vote}, the model to {label}")
-    if overridden:
-        reasons.append(
-            f"the model was unsure ({probabilities[model_label]:.2f} for {model_label}); the rules decided"
-        )
     excluded_by = votes.excludes.get(label, ())
     if excluded_by:
         reasons.append(f"{label} is unlikely when {', '.join(excluded_by)} applies")
+    if ruled_out:
+        reasons.append(
+            f"{ruled_out} is ruled out by {', '.join(votes.rules_out[ruled_out])}; "
+            f"{label} is the next most probable label"
+        )
+    elif overridden:
+        reasons.append(
+            f"the model was unsure ({probabilities[model_label]:.2f} for {model_label}); the rules decided"
+        )
     return Decision(
         label=label,
         confidence=confidence,

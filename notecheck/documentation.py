@@ -14,6 +14,13 @@ from notecheck.result import TimeBreakdown
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 
+# The checks each rulebook asks of a note. Illinois asks for the service time and duration
+# (000 Q38), case management tied to an ITP goal (000 Q9, Q15, Q82) and a described
+# intervention. Start/stop times and a recorded client response are Oklahoma's documentation
+# elements (004 (3), (9)); they belong to that profile, not to Illinois.
+ILLINOIS_CHECKS = ("duration", "billable_unit", "goal_named", "intervention_described")
+OKLAHOMA_CHECKS = (*ILLINOIS_CHECKS, "start_stop_times", "client_response")
+
 _GOAL_RE = re.compile(
     r"\b(goals?|objectives?|obj\b|itp|treatment plan|service plan|plan of care|care plan)",
     re.IGNORECASE,
@@ -43,11 +50,17 @@ def run_checks(
     has_start_stop: bool,
     intervention: str,
     intervention_detail: str,
+    goal_missing: str | None = None,
+    names: tuple[str, ...] = ILLINOIS_CHECKS,
 ) -> list[Check]:
-    """All documentation checks for one note; ``intervention`` is pass/fail/unknown."""
+    """The documentation checks in ``names`` for one note.
+
+    ``intervention`` is pass/fail/unknown; ``goal_missing`` is the reason when the note itself
+    says its need has no ITP goal or objective (000 Q15).
+    """
     checks = []
     if time.total_minutes is None:
-        checks.append(Check("duration", FAIL, "No duration or start/stop times stated."))
+        checks.append(Check("duration", FAIL, "No service time or duration stated (000 Q38)."))
     else:
         checks.append(
             Check("duration", PASS, f"{time.total_minutes:g} minutes ({time.total_source}).")
@@ -86,19 +99,22 @@ def run_checks(
         if has_start_stop
         else Check("start_stop_times", FAIL, "No start/stop times (004 documentation (3)).")
     )
-    checks.append(
-        Check("goal_named", PASS, "A goal, objective or plan is named.")
-        if _GOAL_RE.search(text)
-        else Check(
-            "goal_named",
-            FAIL,
-            "No goal or objective from the treatment plan is named (000 Q15; 004 (6)).",
+    if goal_missing:
+        checks.append(Check("goal_named", FAIL, goal_missing))
+    elif _GOAL_RE.search(text):
+        checks.append(Check("goal_named", PASS, "A goal, objective or plan is named."))
+    else:
+        checks.append(
+            Check(
+                "goal_named",
+                FAIL,
+                "No goal or objective from the treatment plan is named (000 Q9, Q15).",
+            )
         )
-    )
     checks.append(
         Check("client_response", PASS, "The client's response is recorded.")
         if _RESPONSE_RE.search(text)
         else Check("client_response", FAIL, "The client's response is not recorded (004 (9)).")
     )
     checks.append(Check("intervention_described", intervention, intervention_detail))
-    return checks
+    return [c for c in checks if c.name in names]

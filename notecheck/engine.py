@@ -176,6 +176,8 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
 def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     """Collect the active rule hits of a parsed note by effect."""
     non_billable: list[str] = []
+    decisive: list[str] = []
+    rules_out: dict[str, list[str]] = {}
     other: list[str] = []
     cues: dict[str, list[str]] = {}
     excludes: dict[str, list[str]] = {}
@@ -185,17 +187,23 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
             continue
         if rule.effect == "non-billable":
             non_billable.append(rule.id)
+            if rule.decisive:
+                decisive.append(rule.id)
         elif rule.effect == "other-service":
             other.append(rule.service or "")
         elif rule.effect == "billable-cue" and rule.label:
             cues.setdefault(rule.label, []).append(rule.id)
         elif rule.effect == "excludes" and rule.label:
             excludes.setdefault(rule.label, []).append(rule.id)
+            if rule.decisive:
+                rules_out.setdefault(rule.label, []).append(rule.id)
     return RuleVotes(
         non_billable=tuple(dict.fromkeys(non_billable)),
         cues={k: tuple(dict.fromkeys(v)) for k, v in cues.items()},
         other_services=tuple(dict.fromkeys(other)),
         excludes={k: tuple(dict.fromkeys(v)) for k, v in excludes.items()},
+        decisive=tuple(dict.fromkeys(decisive)),
+        rules_out={k: tuple(dict.fromkeys(v)) for k, v in rules_out.items()},
     )
 
 
@@ -355,6 +363,7 @@ class Engine:
             has_start_stop=stated.has_start_stop,
             intervention=intervention,
             intervention_detail=detail,
+            goal_missing=_goal_missing(votes, self.catalog),
         )
         hints = list(_hints(decision.label, votes, billed_code, activities, time))
         review_reasons = decision.review_reasons
@@ -484,6 +493,14 @@ def _evidence_sentence(
         "excludes": f"rules out {rule.label}",
     }[rule.effect]
     return f"{where} → {meaning}: {rule.title}, {first}"
+
+
+def _goal_missing(votes: RuleVotes, catalog: Any) -> str | None:
+    """The reason to fail ``goal_named`` when the note says the ITP has no goal for the need."""
+    if "itp.no_objective" in votes.non_billable:
+        rule = catalog.by_id["itp.no_objective"]
+        return f"{rule.title} ({rule.citations[0].replace('.txt#', ' ')})."
+    return None
 
 
 _SECTION_REASONS = {

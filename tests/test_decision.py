@@ -57,6 +57,29 @@ def test_excluding_rule_raises_review():
     assert d.label == "CM-CCC" and d.needs_review
 
 
+def test_a_ruled_out_label_gives_way_to_the_next_most_probable_one():
+    p = probs(CM_TLA=0.7, CM_MH=0.2, NON_BILLABLE=0.1)
+    out = {"CM-TLA": ("tla.placement_settled",)}
+    d = decide(p, RuleVotes(excludes=out, rules_out=out))
+    assert d.label == "CM-MH" and d.needs_review and d.overridden
+    assert any("ruled out by tla.placement_settled" in r for r in d.review_reasons)
+
+
+def test_a_rule_vote_for_a_ruled_out_label_does_not_override():
+    p = probs(CM_MH=0.45, CM_TLA=0.40, NON_BILLABLE=0.15)
+    out = {"CM-TLA": ("tla.same_home",)}
+    votes = RuleVotes(cues={"CM-TLA": ("tla.placement",)}, excludes=out, rules_out=out)
+    assert decide(p, votes).label == "CM-MH"
+
+
+def test_a_decisive_rule_makes_the_note_non_billable():
+    d = decide(
+        probs(CM_MH=0.95),
+        RuleVotes(non_billable=("itp.no_objective",), decisive=("itp.no_objective",)),
+    )
+    assert d.label == "NON-BILLABLE" and d.needs_review and d.overridden
+
+
 def test_only_non_billable_rules_beat_a_lukewarm_billable_model():
     votes = RuleVotes(non_billable=("clerical.faxing", "transport.waiting"))
     d = decide(probs(CM_TLA=0.65, NON_BILLABLE=0.35), votes)

@@ -106,9 +106,7 @@ def test_documentation_checks_pass_and_fail(engine):
     assert status == {
         "duration": "pass",
         "billable_unit": "pass",
-        "start_stop_times": "pass",
         "goal_named": "pass",
-        "client_response": "pass",
         "intervention_described": "pass",
     }
     short = engine.check("Advocated with landlord for clt, 5 min")
@@ -122,3 +120,25 @@ def test_a_non_billable_note_supports_no_unit(engine):
     assert result.label == "NON-BILLABLE"
     assert status["billable_unit"] == "fail"
     assert result.time.units_supported == 0 and result.time.units_at_risk == 3
+
+
+def test_oklahoma_elements_are_kept_for_their_own_profile():
+    from notecheck.documentation import OKLAHOMA_CHECKS, run_checks
+    from notecheck.timeparse import note_time
+
+    text = "Goal 2: CM advocated with landlord re: repairs, 40 min."
+    stated = note_time(text)
+    from notecheck.activities import time_split
+
+    time = time_split("CM-MH", [], stated, None)
+    checks = run_checks(
+        text,
+        time,
+        has_start_stop=stated.has_start_stop,
+        intervention="pass",
+        intervention_detail="",
+        names=OKLAHOMA_CHECKS,
+    )
+    status = {c.name: c.status for c in checks}
+    assert status["start_stop_times"] == "fail" and status["client_response"] == "fail"
+    assert "004" in next(c.detail for c in checks if c.name == "start_stop_times")

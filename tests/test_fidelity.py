@@ -1,0 +1,141 @@
+"""Paraphrase stability: each Illinois Q&A boundary scenario, in three wordings, one verdict.
+
+The wordings are written for this test and kept out of ``training_data/``, so they measure
+whether the engine reads the scenario, not whether it remembers a sentence. A scenario passes
+only when all three wordings agree with the Q&A's answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SCENARIOS = [
+    (
+        "000 Q58: a settled client's visits are case management, not TLA",
+        "==",
+        "CM-MH",
+        [
+            "Quarterly visit at clt's apartment, where he has lived for 14 months since leaving the state hospital. Reviewed how he is managing rent and meds; he is stable and housing is secure. CM called his landlord with him about a broken window and got a repair date. 45 min.",
+            "Routine check-in at the group home; clt moved in two years ago and the placement is stable. Writer and house manager discussed clt's upcoming dental appt and writer arranged medicaid transportation for it. 30 min.",
+            "Met clt at her supported apartment (moved in last spring, settled). CM linked clt to a new PCP after hers retired and secured an appt for 12/3. Time 40 min.",
+        ],
+    ),
+    (
+        "000 Q15: no ITP objective for the need",
+        "==",
+        "NON-BILLABLE",
+        [
+            "CM helped clt complete his SSI application at the office (60 min). Clt's ITP has no benefits objective yet; will amend the ITP next week.",
+            "Assisted clt with Medicaid redetermination paperwork, 45 min. This need is not on the current treatment plan; CM to add an entitlement objective at the next ITP review.",
+            "Writer completed the SNAP application with clt (40 min). There is no goal or objective on her ITP related to benefits at this time.",
+        ],
+    ),
+    (
+        "000 Q54: short contacts are not added together",
+        "==",
+        "NON-BILLABLE",
+        [
+            "Call 1 to SSA re: clt's payee change, 5 min. Call 2 to landlord re: rent, 6 min. Call 3 to clt's PCP office re: refill, 5 min. Combined 16 min.",
+            "Three brief calls today: DHS caseworker (6 min), pharmacy (5 min), housing authority (5 min). Total 16 min billed as one unit.",
+            "CM spoke with clt's sister 5 min, then with the food pantry 6 min, then with the clinic 6 min, each a separate call. Total time 17 min.",
+        ],
+    ),
+    (
+        "000 Q4: the client watches staff do the transaction",
+        "==",
+        "CM-MH",
+        [
+            "CM met clt at the bank; clt watched while CM completed the withdrawal from clt's payee account and explained each step of the slip. 30 min.",
+            "Writer did the deposit at the teller window with clt standing beside her, describing what she was doing so clt can learn it later. Clt observed. 25 min.",
+            "At the credit union CM filled out and submitted the transfer form for clt while clt looked on; CM narrated the steps. 20 min.",
+        ],
+    ),
+    (
+        "000 Q57: deflected, back to the same home",
+        "==",
+        "CM-MH",
+        [
+            "SASS screening at the ER; youth deflected from hospitalization and returned home with mom. Writer arranged a f/u appt with our psychiatrist and linked family to in-home services. 60 min.",
+            "Crisis screen completed, hospitalization deflected; youth went back to the same home. CM coordinated the outpatient therapy referral and set the first appt. 45 min.",
+            "Youth (14) deflected from inpatient after SASS screen and returned to her grandmother's home where she lives. Writer linked her to the school counselor and scheduled intensive outpatient intake. 50 min.",
+        ],
+    ),
+    (
+        "000 Q5: a nursing-home stay for medical rehab is no TLA",
+        "!=",
+        "CM-TLA",
+        [
+            "Clt is moving into Maple Grove nursing facility for rehab after her knee replacement. CM coordinated her psych med list with the facility and arranged continued CM visits there. 40 min.",
+            "After a stroke, clt was admitted to a nursing facility for physical rehab. Writer called the facility SW to share clt's MH history and link her to the facility psychiatrist. 30 min.",
+            "Clt transferred to a skilled nursing facility for wound care after surgery. CM set up continuity of MH care with the facility and advocated for his clozapine to be continued. 45 min.",
+        ],
+    ),
+    (
+        "000 Q22: an SSA function report with a client who cannot write",
+        "==",
+        "CM-MH",
+        [
+            "Clt cannot write due to tremor. CM completed the SSA function report with clt, writing down clt's answers as he gave them. 60 min.",
+            "Writer filled out the adult function report for SSA with clt, who is unable to write; clt answered each question aloud. 50 min.",
+            "Clt is illiterate; CM sat with clt and completed the SSA function report form in his words. 45 min.",
+        ],
+    ),
+    (
+        "000 Q16: reviewing the ITP is treatment planning",
+        "==",
+        "NON-BILLABLE",
+        [
+            "Met with clt to review and update her ITP; revised goals and objectives and clt signed. 45 min.",
+            "ITP review with clt today: went over each objective, added a housing goal, clt signed the updated plan. 40 min.",
+            "Writer and clt completed the 6-month treatment plan review and updated the objectives. 30 min.",
+        ],
+    ),
+    (
+        "000 Q10: faxing discharge paperwork, even for aftercare",
+        "==",
+        "NON-BILLABLE",
+        [
+            "Faxed clt's discharge paperwork to the aftercare clinic to set up follow-up. 15 min.",
+            "CM faxed the d/c summary and med list to the outpatient provider for aftercare. 10 min.",
+            "Sent the hospital discharge packet by fax to the CMHC for clt's aftercare appt. 15 min.",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "scenario, op, label, wordings", SCENARIOS, ids=[s[0].split(":")[0] for s in SCENARIOS]
+)
+def test_every_wording_of_a_scenario_gets_the_qa_answer(engine, scenario, op, label, wordings):
+    got = [engine.check(text).label for text in wordings]
+    if op == "==":
+        assert got == [label] * len(wordings), (scenario, got)
+    else:
+        assert label not in got, (scenario, got)
+
+
+def test_the_wordings_are_not_in_the_training_data():
+    from notecheck.data import load_notes
+
+    training = {" ".join(n.text.lower().split()) for n in load_notes()}
+    for _, _, _, wordings in SCENARIOS:
+        for text in wordings:
+            assert " ".join(text.lower().split()) not in training
+
+
+def test_the_q15_note_fails_the_goal_check_with_the_reason(engine):
+    result = engine.check(SCENARIOS[1][3][0])
+    goal = next(c for c in result.documentation if c.check == "goal_named")
+    assert goal.status == "fail" and "Q15" in goal.detail
+    assert any("itp.no_objective" in r for r in result.review_reasons)
+
+
+def test_a_claim_under_the_half_unit_is_flagged_even_when_the_code_matches(engine):
+    result = engine.check(
+        "Called SSA with clt present; advocated for a hold on collection of the overpayment. "
+        "5 min.",
+        billed_code="CM-MH",
+    )
+    assert result.label == "CM-MH"
+    assert result.time.units_supported == 0
+    assert any("no unit is supported" in r for r in result.review_reasons)
