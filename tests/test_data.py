@@ -7,8 +7,18 @@ import pytest
 
 from notecheck.data import default_data_dir, grouped_folds, load_notes, validate
 from notecheck.labels import LABELS
+from notecheck.seeds import seeds_dir
+
+# Validating the corpus reads the seed documents (copied runs, cited anchors). A bare clone has
+# no ../shared beside it: these tests skip and say why instead of failing.
+needs_seeds = pytest.mark.skipif(
+    seeds_dir() is None,
+    reason="the seed documents are not beside this checkout (../shared/seeds); "
+    "set NOTECHECK_SEEDS_DIR to run the corpus validation tests",
+)
 
 
+@needs_seeds
 def test_shipped_corpus_passes_validation_and_meets_size_targets():
     report = validate()
     assert report.ok, report.problems[:5]
@@ -48,6 +58,7 @@ GOOD = {
 }
 
 
+@needs_seeds
 def test_a_fresh_valid_record_passes(corpus_copy):
     append(corpus_copy, GOOD)
     assert validate(corpus_copy).ok
@@ -77,6 +88,8 @@ def test_a_fresh_valid_record_passes(corpus_copy):
     ],
 )
 def test_corrupted_record_fails_validation(corpus_copy, change, message):
+    if message in ("copied from a seed", "not a passage") and seeds_dir() is None:
+        pytest.skip("the seed documents are not beside this checkout (../shared/seeds)")
     append(corpus_copy, {**GOOD, **change})
     report = validate(corpus_copy)
     assert not report.ok
