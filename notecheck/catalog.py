@@ -40,7 +40,9 @@ from notecheck.labels import LABELS
 from notecheck.lemmas import lemma
 from notecheck.seeds import parse_citation
 
-EFFECTS = ("non-billable", "billable-cue", "other-service", "excludes")
+# "context": a fact about the contact that other rules read through ``unless`` (the note says
+# why the client could not be there); it votes for no label.
+EFFECTS = ("non-billable", "billable-cue", "other-service", "excludes", "context")
 MODIFIER_NAMES = (
     "negated",
     "hypothetical",
@@ -65,6 +67,8 @@ _RULE_KEYS = {
     "examples",
     "enabled",
     "decisive",
+    "applies_to",
+    "unless",
 }
 _MODIFIER_KEYS = {
     "name",
@@ -105,6 +109,12 @@ class Rule:
     # may not be billed", 000 Q15) makes the note NON-BILLABLE; a decisive excludes rule ("TLA
     # only until the placement is secure", Q58) rules its label out. Whatever the model says.
     decisive: bool = False
+    # A decisive rule may decide only some labels ("applies_to": the client must be present to
+    # be assisted, 000 Q37, but a CCC consultation is between providers).
+    applies_to: tuple[str, ...] = ()
+    # Rule ids (or families, "ccc.") whose active hit anywhere in the note switches this rule off:
+    # "the client was not present" stands unless the note states why it had to be so.
+    unless: tuple[str, ...] = ()
 
     @property
     def citation(self) -> str:
@@ -307,6 +317,13 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         raise CatalogError(f"{where}: decisive must be true or false")
     if decisive and effect not in ("non-billable", "excludes"):
         raise CatalogError(f"{where}: only a non-billable or excludes rule can be decisive")
+    applies_to = _str_list(raw.get("applies_to", []), f"{where}.applies_to", non_empty=False)
+    if applies_to and not decisive:
+        raise CatalogError(f"{where}: applies_to goes only with a decisive rule")
+    for label in applies_to:
+        if label not in LABELS or label == "NON-BILLABLE":
+            raise CatalogError(f"{where}: applies_to label {label!r} is not a billable label")
+    unless = _str_list(raw.get("unless", []), f"{where}.unless", non_empty=False)
     return Rule(
         id=rule_id,
         title=raw["title"].strip(),
@@ -321,6 +338,8 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         examples_no_match=_str_list(examples.get("no_match"), f"{where}.examples.no_match"),
         enabled=enabled,
         decisive=decisive,
+        applies_to=tuple(applies_to),
+        unless=tuple(unless),
     )
 
 
@@ -397,6 +416,13 @@ def load_catalog(
         if rule.id in seen:
             raise CatalogError(f"duplicate rule id {rule.id!r}")
         seen.add(rule.id)
+    for rule in rules:
+        for other in rule.unless:
+            if other.endswith("."):
+                if not any(r.id.startswith(other) for r in rules):
+                    raise CatalogError(f"rule {rule.id!r}: unless names no rule family {other!r}")
+            elif other not in seen:
+                raise CatalogError(f"rule {rule.id!r}: unless names an unknown rule {other!r}")
     if not rules:
         raise CatalogError("catalog has no rules")
     digest = hashlib.sha256(rule_bytes + b"\0" + ctx_bytes).hexdigest()

@@ -52,6 +52,7 @@ class RuleVotes:
     other_services: tuple[str, ...] = ()  # names of the other Rule 132 services suggested
     excludes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     decisive: tuple[str, ...] = ()  # active non-billable rules that decide the label
+    decisive_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # only these labels
     rules_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # decisive excludes
 
 
@@ -109,12 +110,17 @@ def decide(
             rules_vote=vote,
             overridden=model_label != NON_BILLABLE,
         )
-    if votes.decisive:
+    deciding = [
+        rule_id
+        for rule_id in votes.decisive
+        if model_label in votes.decisive_for.get(rule_id, LABELS)
+    ]
+    if deciding:
         return Decision(
             label=NON_BILLABLE,
             confidence=float(probabilities[NON_BILLABLE]),
             needs_review=True,
-            review_reasons=(f"{', '.join(votes.decisive)} applies: the service cannot be billed",),
+            review_reasons=(f"{', '.join(deciding)} applies: the service cannot be billed",),
             rules_vote=vote,
             overridden=model_label != NON_BILLABLE,
         )

@@ -173,6 +173,16 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
     )
 
 
+def unless_met(rule: Any, present: set[str]) -> str | None:
+    """The active rule (or family) that switches ``rule`` off through its ``unless`` list."""
+    for other_id in rule.unless:
+        if other_id in present:
+            return other_id
+        if other_id.endswith(".") and any(p.startswith(other_id) for p in present):
+            return other_id
+    return None
+
+
 def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     """Collect the active rule hits of a parsed note by effect."""
     non_billable: list[str] = []
@@ -181,9 +191,14 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     other: list[str] = []
     cues: dict[str, list[str]] = {}
     excludes: dict[str, list[str]] = {}
-    for span in doc.spans[SPAN_KEY]:
-        rule = catalog.by_id[span.id_]
-        if not active(span, rule.discounted_by):
+    hits = [
+        catalog.by_id[span.id_]
+        for span in doc.spans[SPAN_KEY]
+        if active(span, catalog.by_id[span.id_].discounted_by)
+    ]
+    present = {rule.id for rule in hits}
+    for rule in hits:
+        if unless_met(rule, present):
             continue
         if rule.effect == "non-billable":
             non_billable.append(rule.id)
@@ -203,6 +218,11 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
         other_services=tuple(dict.fromkeys(other)),
         excludes={k: tuple(dict.fromkeys(v)) for k, v in excludes.items()},
         decisive=tuple(dict.fromkeys(decisive)),
+        decisive_for={
+            rule_id: catalog.by_id[rule_id].applies_to
+            for rule_id in decisive
+            if catalog.by_id[rule_id].applies_to
+        },
         rules_out={k: tuple(dict.fromkeys(v)) for k, v in rules_out.items()},
     )
 
@@ -300,13 +320,22 @@ class Engine:
     ) -> Result:
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
+        present = {
+            span.id_
+            for span in doc.spans[SPAN_KEY]
+            if active(span, self.catalog.by_id[span.id_].discounted_by)
+        }
         for span in doc.spans[SPAN_KEY]:
             rule = self.catalog.by_id[span.id_]
             is_active = active(span, rule.discounted_by)
+            modifiers = tuple(span._.nc_modifiers)
+            switched_off = unless_met(rule, present) if is_active else None
+            if switched_off:
+                is_active = False
+                modifiers = (*modifiers, f"unless:{switched_off}")
             counts = fired.setdefault(rule.id, [0, 0])
             counts[0] += 1
             counts[1] += int(is_active)
-            modifiers = tuple(span._.nc_modifiers)
             evidence.append(
                 Evidence(
                     start=span.start_char,
@@ -481,9 +510,11 @@ def _evidence_sentence(
     first = rule.citations[0].replace(".txt#", " ")
     if not is_active:
         why = ", ".join(
-            _SECTION_REASONS.get(m) or titles.get(m, m).lower()
+            _SECTION_REASONS.get(m)
+            or (f"the note also shows {m[7:]}" if m.startswith("unless:") else None)
+            or titles.get(m, m).lower()
             for m in modifiers
-            if m in rule.discounted_by or m in _SECTION_REASONS
+            if m in rule.discounted_by or m in _SECTION_REASONS or m.startswith("unless:")
         )
         return f"{where} → not counted ({why}): {rule.title}, {first}"
     meaning = {
@@ -491,6 +522,7 @@ def _evidence_sentence(
         "billable-cue": f"supports {rule.label}",
         "other-service": f"another service ({rule.service})",
         "excludes": f"rules out {rule.label}",
+        "context": "context for other rules",
     }[rule.effect]
     return f"{where} → {meaning}: {rule.title}, {first}"
 

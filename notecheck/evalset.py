@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class EvalNote:
     billed_minutes: float | None
     total_minutes: float | None
     billable_minutes: float | None
+    part: str = ""  # the file it came from: splits are reported apart as well as together
 
     @property
     def gold_units(self) -> int | None:
@@ -179,7 +180,7 @@ def load_eval_notes(data_dir: str | Path | None = None) -> list[EvalNote]:
                 raw = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise EvalSetError(f"{where}: not JSON ({exc.msg})") from exc
-            note = parse_record(raw, where)
+            note = replace(parse_record(raw, where), part=path.stem)
             if note.id in seen:
                 raise EvalSetError(f"{where}: duplicate id {note.id!r}")
             seen.add(note.id)
@@ -347,6 +348,18 @@ def evaluate_split(
     results = [engine.check(n.text, minutes=n.billed_minutes) for n in eval_notes]
     report["engine"] = metrics(gold, [r.label for r in results])
     report["engine"]["spans"] = score_spans(eval_notes, results).as_dict()
+    report["parts"] = {}
+    for part in sorted({n.part for n in eval_notes}):
+        index = [i for i, n in enumerate(eval_notes) if n.part == part]
+        scores = metrics([gold[i] for i in index], [results[i].label for i in index])
+        report["parts"][part] = {
+            "n_notes": len(index),
+            "macro_f1": scores["macro_f1"],
+            "non_billable_recall": scores["per_label"][NON_BILLABLE]["recall"],
+            "spans": score_spans(
+                [eval_notes[i] for i in index], [results[i] for i in index]
+            ).as_dict(),
+        }
     report["formats"] = {fmt: sum(1 for n in eval_notes if n.format == fmt) for fmt in FORMATS}
     report["n_notes"] = len(eval_notes)
     return report
@@ -390,4 +403,20 @@ def format_split_report(report: dict[str, Any]) -> str:
         f"{show(spans['trap_hit_rate'])} ({spans['traps']} traps) | "
         f"{show(spans['units_accuracy'])} ({spans['timed_notes']} notes timing every activity) |",
     ]
+    parts = report.get("parts") or {}
+    if len(parts) > 1:
+        lines += [
+            "",
+            "| file | notes | engine macro-F1 | NON-BILLABLE recall | evidence precision "
+            "| evidence recall | trap hit rate | units = gold |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for part, m in parts.items():
+            sp = m["spans"]
+            lines.append(
+                f"| {part} | {m['n_notes']} | {m['macro_f1']:.3f} | "
+                f"{m['non_billable_recall']:.3f} | {show(sp['evidence_precision'])} | "
+                f"{show(sp['evidence_recall'])} | {show(sp['trap_hit_rate'])} | "
+                f"{show(sp['units_accuracy'])} |"
+            )
     return "\n".join(lines)

@@ -59,6 +59,21 @@ def test_minimal_catalog_loads(tmp_path):
         (('id = "demo.fax"', 'id = "Fax"'), "family.name"),
         (('effect = "non-billable"', 'effect = "billable-cue"'), "billable 'label'"),
         (('examples.no_match = ["Called."]', ""), "examples.no_match"),
+        (('title = "Faxing"', 'title = "Faxing"\ndecisive = "yes"'), "decisive must be"),
+        (
+            ('effect = "non-billable"', 'effect = "other-service"\nservice = "x"\ndecisive = true'),
+            "can be decisive",
+        ),
+        (('title = "Faxing"', 'title = "Faxing"\napplies_to = ["CM-MH"]'), "only with a decisive"),
+        (
+            (
+                'title = "Faxing"',
+                'title = "Faxing"\ndecisive = true\napplies_to = ["NON-BILLABLE"]',
+            ),
+            "not a billable label",
+        ),
+        (('title = "Faxing"', 'title = "Faxing"\nunless = ["demo.nothing"]'), "unknown rule"),
+        (('title = "Faxing"', 'title = "Faxing"\nunless = ["nofamily."]'), "no rule family"),
     ],
 )
 def test_bad_rule_fails_at_load(tmp_path, change, message):

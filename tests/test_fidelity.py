@@ -11,6 +11,34 @@ import pytest
 
 SCENARIOS = [
     (
+        "000 Q37: assisting the client needs the client there (routine, client absent)",
+        "==",
+        "NON-BILLABLE",
+        [
+            "Clt not present. CM called clt's landlord to ask about the lease renewal date; "
+            "routine, clt could have come in. 20 min.",
+            "Without the client present, writer phoned the utility company on clt's behalf to set "
+            "up a payment plan; nothing urgent, clt was available later this week. 25 min.",
+            "Clt was not with CM. CM called the DHS office to ask about clt's case status; no "
+            "deadline pending. 15 min.",
+        ],
+    ),
+    (
+        "000 Q69: without the client when imperative and the client cannot attend",
+        "==",
+        "CM-MH",
+        [
+            "Clt not present - admitted to the psych unit at Mercy yesterday. Her LIHEAP case would "
+            "be closed today, so CM called the agency, explained the admission and got an "
+            "extension to 12/10. 20 min.",
+            "Without the client, who is in the county jail until Friday: writer called the "
+            "landlord about the eviction hearing tomorrow and arranged for legal aid to attend. "
+            "30 min.",
+            "Client was not present; he is in detox this week and cannot take calls. CM called his "
+            "SSI office before it closed to stop a suspension that starts tomorrow. 25 min.",
+        ],
+    ),
+    (
         "000 Q58: a settled client's visits are case management, not TLA",
         "==",
         "CM-MH",
@@ -124,7 +152,7 @@ def test_the_wordings_are_not_in_the_training_data():
 
 
 def test_the_q15_note_fails_the_goal_check_with_the_reason(engine):
-    result = engine.check(SCENARIOS[1][3][0])
+    result = engine.check(next(s for s in SCENARIOS if "Q15" in s[0])[3][0])
     goal = next(c for c in result.documentation if c.check == "goal_named")
     assert goal.status == "fail" and "Q15" in goal.detail
     assert any("itp.no_objective" in r for r in result.review_reasons)
@@ -139,3 +167,12 @@ def test_a_claim_under_the_half_unit_is_flagged_even_when_the_code_matches(engin
     assert result.label == "CM-MH"
     assert result.time.units_supported == 0
     assert any("no unit is supported" in r for r in result.review_reasons)
+
+
+def test_a_stated_reason_switches_the_absent_client_rule_off_and_says_so(engine):
+    text = next(s for s in SCENARIOS if "Q69" in s[0])[3][0]
+    result = engine.check(text)
+    absent = next(e for e in result.evidence if e.rule_id == "presence.client_absent")
+    assert not absent.active
+    assert "unless:presence.reason_stated" in absent.modifiers
+    assert "the note also shows presence.reason_stated" in absent.sentence
