@@ -23,11 +23,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from notecheck.engine import CheckError, Engine, InputError, validate_input
 from notecheck.labels import BILLABLE_LABELS, CM_CCC, CM_MH, CM_TLA, LABELS, NON_BILLABLE
-from notecheck.result import Result
+
+if TYPE_CHECKING:
+    # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
+    # builds its parser.
+    from notecheck.engine import Engine
+    from notecheck.result import Result
 
 FIELDS = (
     "note_id",
@@ -69,7 +73,22 @@ CM_CAP_HOURS = 240.0
 NEAR_CAP_SHARE = 0.9
 MAX_REPORTED_ITEMS = 500  # per finding list in the report; the output file has every row
 DEFAULT_CHUNK = 256
-DEFAULT_LEDGER = "notecheck-ledger.sqlite"
+LEDGER_ENV = "NOTECHECK_LEDGER"
+
+
+def default_ledger_path() -> Path:
+    """Where the ledger lives unless ``--ledger`` says otherwise.
+
+    A per-user data directory (``$NOTECHECK_LEDGER`` overrides it), never whatever folder the
+    command runs from.
+    """
+    import platformdirs
+
+    override = os.environ.get(LEDGER_ENV)
+    if override:
+        return Path(override)
+    return platformdirs.user_data_path("notecheck", appauthor=False) / "ledger.sqlite"
+
 
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS notes (
@@ -219,6 +238,8 @@ def prepare(row: Row) -> Prepared:
     """Validate one row's fields (never raises)."""
     if row.error:
         return Prepared(row, error=row.error)
+    from notecheck.engine import InputError, validate_input
+
     f = row.fields
     try:
         service_date = parse_date(f.get("service_date"))
@@ -251,12 +272,16 @@ def _init_worker(model_dir: str | None) -> None:
     """Load the engine once per process (reused across runs with the same model)."""
     global _worker_engine, _worker_model_dir
     if _worker_engine is None or _worker_model_dir != model_dir:
+        from notecheck.engine import Engine
+
         _worker_engine = Engine(model_dir)
         _worker_model_dir = model_dir
 
 
 def _score_chunk(items: list[dict[str, Any]]) -> list[dict[str, Any] | tuple[str, str]]:
     """Worker side: score a chunk, return plain dicts (picklable, small)."""
+    from notecheck.engine import CheckError
+
     assert _worker_engine is not None
     out: list[dict[str, Any] | tuple[str, str]] = []
     for outcome in _worker_engine.check_many(items, batch_size=len(items) or 1):
@@ -344,7 +369,9 @@ def score_stream(
 
 
 def open_ledger(path: str | Path) -> sqlite3.Connection:
-    """Open (creating if needed) the SQLite ledger."""
+    """Open (creating it and its folder if needed) the SQLite ledger."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path))
     conn.executescript(LEDGER_SCHEMA)
     return conn
@@ -790,7 +817,7 @@ def run_batch(
     out_fmt: str = "csv",
     mapping: dict[str, str] | None = None,
     jobs: int = 1,
-    ledger: str | Path | None = DEFAULT_LEDGER,
+    ledger: str | Path | None = None,
     model_dir: str | None = None,
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
@@ -871,8 +898,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ledger",
-        default=DEFAULT_LEDGER,
-        help=f"SQLite ledger for caps/overlaps across runs (default {DEFAULT_LEDGER})",
+        help="SQLite ledger for caps/overlaps across runs (default: ledger.sqlite in the "
+        f"per-user data folder, or ${LEDGER_ENV})",
     )
     parser.add_argument(
         "--no-ledger", action="store_true", help="keep no history (findings within this file only)"
@@ -925,7 +952,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             out_fmt=out_fmt,
             mapping=mapping,
             jobs=args.jobs,
-            ledger=None if args.no_ledger else args.ledger,
+            ledger=None if args.no_ledger else (args.ledger or default_ledger_path()),
             model_dir=args.model_dir,
             progress=progress,
         )
@@ -948,6 +975,11 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         f"notecheck: {summary['rows']} rows ({summary['ok']} scored, {summary['errors']} errors); "
         f"{summary['billed_code_mismatches']['count']} billed-code mismatches, "
         f"{summary['finding_counts']['overlaps']} overlaps, {summary['finding_counts']['caps']} cap warnings",
+        file=sys.stderr,
+    )
+    ledger_used = summary.get("ledger")
+    print(
+        f"notecheck: ledger {ledger_used}" if ledger_used else "notecheck: no ledger kept",
         file=sys.stderr,
     )
     return 0

@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``notecheck`` command."""
-    from notecheck.model import ModelError
+    from notecheck.errors import ModelError
 
     args = build_parser().parse_args(argv)
     try:

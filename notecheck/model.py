@@ -24,6 +24,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from notecheck.errors import ModelError  # re-exported: notecheck.model.ModelError
 from notecheck.labels import LABELS
 
 ARTIFACT_NAME = "model.joblib"
@@ -31,10 +32,6 @@ MANIFEST_NAME = "manifest.json"
 META_NAME = "meta.json"
 FORMAT_VERSION = 1
 WORD_TOKEN_PATTERN = r"(?u)\b[\w/'-]+\b"
-
-
-class ModelError(RuntimeError):
-    """The model artifact is missing, corrupt or incompatible with this installation."""
 
 
 def default_model_dir() -> Path:

@@ -229,3 +229,27 @@ def test_progress_bar_shows_share_rate_and_eta():
     quiet = io.StringIO()
     Progress(total=200, stream=quiet, enabled=False).update(50, final=True)
     assert quiet.getvalue() == ""
+
+
+def test_the_default_ledger_lives_in_the_user_data_folder_not_the_working_folder(
+    week, tmp_path, capsys, monkeypatch
+):
+    work, data = tmp_path / "work", tmp_path / "data" / "ledger.sqlite"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("NOTECHECK_LEDGER", str(data))
+    assert main(["batch", str(week), "--out", str(tmp_path / "o.csv"), "--quiet"]) == 0
+    assert data.is_file()
+    assert list(work.iterdir()) == []
+    assert f"ledger {data}" in capsys.readouterr().err
+
+
+def test_without_an_override_the_ledger_path_is_per_user(monkeypatch):
+    import platformdirs
+
+    from notecheck.batch import default_ledger_path
+
+    monkeypatch.delenv("NOTECHECK_LEDGER", raising=False)
+    path = default_ledger_path()
+    assert path.name == "ledger.sqlite"
+    assert path.parent == platformdirs.user_data_path("notecheck", appauthor=False)

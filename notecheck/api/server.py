@@ -30,7 +30,7 @@ def serve(host: str | None = None, port: int = 8000, workers: int = 1) -> int:
     else:
         host = host or LOOPBACK
         log.info("API key authentication on (%d key(s))", len(settings.api_keys))
-    log.info("notecheck: http://%s:%d/ (docs at /docs)", host, port)
+    log.info("notecheck: open http://%s:%d/ (API docs at /docs); press Ctrl+C to stop", host, port)
     uvicorn.run(
         "notecheck.api.app:create_app",
         factory=True,
