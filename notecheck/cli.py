@@ -209,6 +209,8 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 
     report = validate(args.data_dir)
     print(report.balance_table())
+    for skipped in report.skipped:
+        print(f"skipped: {skipped}")
     if report.ok:
         print("validation: OK")
         return EXIT_OK

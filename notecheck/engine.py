@@ -37,6 +37,7 @@ from notecheck.result import (
     TimeBreakdown,
 )
 from notecheck.sections import SECTIONS_KEY, SectionRules, doc_text
+from notecheck.seeds import describe
 from notecheck.timeparse import find_times, note_time
 
 MAX_TEXT_CHARS = 20_000
@@ -360,6 +361,7 @@ class Engine:
                 title=self.catalog.by_id[rule_id].title,
                 effect=self.catalog.by_id[rule_id].effect,
                 citation=self.catalog.by_id[rule_id].citation,
+                source=describe(self.catalog.by_id[rule_id].citations[0]),
                 explanation=self.catalog.by_id[rule_id].explanation,
                 label=self.catalog.by_id[rule_id].label,
                 matches=counts[0],
@@ -507,7 +509,7 @@ def _evidence_sentence(
     titles: dict[str, str],
 ) -> str:
     where = f"'{span.text}' (chars {span.start_char}–{span.end_char})"
-    first = rule.citations[0].replace(".txt#", " ")
+    first = describe(rule.citations[0])
     if not is_active:
         why = ", ".join(
             _SECTION_REASONS.get(m)

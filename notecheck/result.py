@@ -41,6 +41,7 @@ class RuleFired:
     effect: str
     citation: str
     explanation: str
+    source: str  # the first citation, readable without the file: jurisdiction, document, passage
     label: str | None
     matches: int
     active_matches: int

@@ -7,9 +7,13 @@ each document, so a citation can be checked without the documents being installe
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 SEED_FILES: dict[str, str] = {
     "000": "000_7327f7de9bed1889.txt",
@@ -84,3 +88,31 @@ def seeds_dir() -> Path | None:
         if (path / SEED_FILES["000"]).is_file():
             return path
     return None
+
+
+@cache
+def seed_index() -> dict[str, Any]:
+    """The shipped index of the seed documents (``rules/seed_index.json``).
+
+    Facts about each document (title, issuer, jurisdiction, profile, length) and where each
+    cited passage lives (the line a Q&A question opens on), so citations resolve and read well
+    on a machine that does not have the documents themselves.
+    """
+    data = resources.files("notecheck.rules").joinpath("seed_index.json").read_text("utf-8")
+    index: dict[str, Any] = json.loads(data)
+    return index
+
+
+def describe(citation: str) -> str:
+    """A citation a reviewer can follow without the file.
+
+    ``000_7327f7de9bed1889.txt#Q15`` → ``Illinois: Rule 132 questions and answers, case
+    management section (updated 2017-07-25), question 15 (000, line 268)``.
+    """
+    file_name, anchor = parse_citation(citation)
+    key = file_name[:3]
+    doc = seed_index()["documents"][key]
+    where = f"question {anchor[1:]}" if key == "000" and anchor.startswith("Q") else anchor
+    line = doc["passages"].get(anchor)
+    place = f"{key}, line {line}" if line else key
+    return f"{doc['jurisdiction']}: {doc['title']}, {where} ({place})"

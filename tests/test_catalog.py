@@ -105,3 +105,13 @@ def test_pattern_alternatives_are_folded_to_lemmas():
 def test_bad_patterns_are_rejected(pattern):
     with pytest.raises(CatalogError):
         compile_pattern(pattern)
+
+
+def test_every_illinois_rule_cites_an_illinois_passage_first():
+    # 000 governs the Illinois profile; another seed may support a rule, never lead it.
+    catalog = load_catalog()
+    assert catalog.profile == "il132"
+    leading = {rule.id: rule.citations[0] for rule in catalog.rules}
+    assert all(c.startswith("000_7327f7de9bed1889.txt#") for c in leading.values()), {
+        k: v for k, v in leading.items() if not v.startswith("000_")
+    }

@@ -18,7 +18,6 @@ needs_seeds = pytest.mark.skipif(
 )
 
 
-@needs_seeds
 def test_shipped_corpus_passes_validation_and_meets_size_targets():
     report = validate()
     assert report.ok, report.problems[:5]
@@ -58,7 +57,6 @@ GOOD = {
 }
 
 
-@needs_seeds
 def test_a_fresh_valid_record_passes(corpus_copy):
     append(corpus_copy, GOOD)
     assert validate(corpus_copy).ok
@@ -119,3 +117,39 @@ def test_grouped_folds_never_split_a_group_and_are_deterministic():
         assert not train_groups & test_groups
         seen.update(test)
     assert seen == set(range(len(notes)))
+
+
+def test_without_the_seed_documents_only_the_copied_text_check_is_skipped(monkeypatch):
+    import notecheck.data as data
+
+    monkeypatch.setattr(data, "_seed_ngrams", lambda n: None)
+    report = validate()
+    assert report.ok, report.problems[:3]
+    assert len(report.skipped) == 1 and "copied-text" in report.skipped[0]
+
+
+def test_the_shipped_seed_index_locates_every_cited_question():
+    from notecheck.seeds import describe, seed_index
+
+    passages = seed_index()["documents"]["000"]["passages"]
+    assert all(passages[f"Q{i}"] for i in range(1, 95))
+    assert passages["Q15"] < passages["Q16"]
+    text = describe("000_7327f7de9bed1889.txt#Q15")
+    assert text.startswith("Illinois: ") and "question 15" in text
+
+
+@needs_seeds
+def test_the_seed_index_matches_the_documents():
+    import re
+
+    from notecheck.seeds import SEED_FILES, seed_index
+
+    folder = seeds_dir()
+    assert folder is not None
+    lines = (folder / SEED_FILES["000"]).read_text(encoding="utf-8").splitlines()
+    for anchor, line in seed_index()["documents"]["000"]["passages"].items():
+        assert re.match(rf"^\s*{anchor[1:]}\.\s", lines[line - 1]), anchor
+    for key, doc in seed_index()["documents"].items():
+        assert doc["lines"] == len(
+            (folder / doc["file"]).read_text(encoding="utf-8").splitlines()
+        ), key

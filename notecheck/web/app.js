@@ -61,7 +61,7 @@ function renderNote(text, evidence, sections, rulesById) {
         const end = Math.min(e.end, section.end);
         box.append(document.createTextNode(slice(pos, e.start)));
         const rule = rulesById[e.rule_id];
-        const title = rule ? `${rule.title} — ${rule.citation}` : e.rule_id;
+        const title = rule ? `${rule.title} — ${rule.source}` : e.rule_id;
         const cls = `ev ${e.active ? e.effect : "inactive"}`;
         box.append(el("mark", { class: cls, title, "data-rule": e.rule_id }, slice(e.start, end)));
         pos = end;
@@ -128,7 +128,7 @@ function render(text, data) {
       const rule = rulesById[e.rule_id];
       const li = el("li", {}, e.sentence);
       if (rule) {
-        li.append(el("br"), el("span", { class: "cite" }, `${rule.explanation} (${rule.citation})`));
+        li.append(el("br"), el("span", { class: "cite" }, `${rule.explanation} (${rule.source}; ${rule.citation})`));
       }
       return li;
     });
