@@ -62,7 +62,8 @@ def _print_result(result: Any, text: str, stream: TextIO, *, color: bool) -> Non
         print("Rules:", file=stream)
         for rule in result.rules_fired:
             counted = "" if rule.active_matches else "  [not counted: context or section]"
-            print(f"  - {rule.rule_id}: {rule.title} ({rule.citation}){counted}", file=stream)
+            print(f"  - {rule.rule_id}: {rule.title}{counted}", file=stream)
+            print(f"      {rule.source} [{rule.citation}]", file=stream)
     not_counted = [sec for sec in result.sections if not sec.counts]
     if not_counted:
         print("Not counted as activity:", file=stream)

@@ -106,13 +106,13 @@ def seed_index() -> dict[str, Any]:
 def describe(citation: str) -> str:
     """A citation a reviewer can follow without the file.
 
-    ``000_7327f7de9bed1889.txt#Q15`` → ``Illinois: Rule 132 questions and answers, case
-    management section (updated 2017-07-25), question 15 (000, line 268)``.
+    ``000_7327f7de9bed1889.txt#Q15`` → ``Illinois, Rule 132 Q&A, question 15 (line 268)``; the
+    document's full title, issuer and profile are in the index.
     """
     file_name, anchor = parse_citation(citation)
     key = file_name[:3]
     doc = seed_index()["documents"][key]
     where = f"question {anchor[1:]}" if key == "000" and anchor.startswith("Q") else anchor
     line = doc["passages"].get(anchor)
-    place = f"{key}, line {line}" if line else key
-    return f"{doc['jurisdiction']}: {doc['title']}, {where} ({place})"
+    place = f" (line {line})" if line else ""
+    return f"{doc['jurisdiction']}, {doc['short_title']}, {where}{place}"

@@ -53,3 +53,9 @@ def test_data_validate_reports_counts(capsys):
     assert main(["data", "validate"]) == 0
     out = capsys.readouterr().out
     assert "validation: OK" in out and "NON-BILLABLE" in out
+
+
+def test_check_names_each_rule_source_readably(capsys):
+    assert main(["check", "Drove clt to the DHS office and waited 40 min."]) == 0
+    out = capsys.readouterr().out
+    assert "Illinois, Rule 132 Q&A, question 8 (line 131) [000_7327f7de9bed1889.txt#Q8" in out

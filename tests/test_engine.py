@@ -24,7 +24,7 @@ def test_voicemail_note_is_non_billable_citing_voicemail_rule(engine):
     assert result.label == "NON-BILLABLE"
     (rule,) = [r for r in result.rules_fired if r.rule_id == "contact.voicemail_left"]
     assert "001_1e3297cce69ec401.txt#§3" in rule.citation
-    assert rule.source.startswith("Illinois: ") and "question 8" in rule.source
+    assert rule.source == "Illinois, Rule 132 Q&A, question 8 (line 131)"
     assert rule.active_matches == 1
 
 
