@@ -11,6 +11,17 @@ import pytest
 
 SCENARIOS = [
     (
+        "000 Q8, Q35: entering data into an information system is paperwork",
+        "==",
+        "NON-BILLABLE",
+        [
+            "Entered clt's new address and phone into HMIS and uploaded her ID scan. 15 min.",
+            "Updated the probation portal with youth's school attendance for October. 20 min.",
+            "Writer typed the intake answers into the county database and attached the releases. "
+            "25 min.",
+        ],
+    ),
+    (
         "000 Q37: assisting the client needs the client there (routine, client absent)",
         "==",
         "NON-BILLABLE",
