@@ -18,11 +18,37 @@ PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 # (000 Q38), case management tied to an ITP goal (000 Q9, Q15, Q82) and a described
 # intervention. Start/stop times and a recorded client response are Oklahoma's documentation
 # elements (004 (3), (9)); they belong to that profile, not to Illinois.
-ILLINOIS_CHECKS = ("duration", "billable_unit", "goal_named", "intervention_described")
-OKLAHOMA_CHECKS = (*ILLINOIS_CHECKS, "start_stop_times", "client_response")
+ILLINOIS_CHECKS = (
+    "duration",
+    "billable_unit",
+    "goal_named",
+    "intervention_described",
+    "ccc_documented",  # only for a CM-CCC note (000 Q88)
+)
+OKLAHOMA_CHECKS = (
+    "duration",
+    "billable_unit",
+    "goal_named",
+    "intervention_described",
+    "start_stop_times",
+    "client_response",
+)
 
 _GOAL_RE = re.compile(
     r"\b(goals?|objectives?|obj\b|itp|treatment plan|service plan|plan of care|care plan)",
+    re.IGNORECASE,
+)
+# 000 Q88: a CCC note names the professional consulted and the resulting recommendations.
+_PROFESSIONAL_RE = re.compile(
+    r"\b(?:dr\.?|doctor|psychiatrist|prescriber|physician|pcp|md|np|apn|aprn|nurse|rn|"
+    r"therapist|counselor|clinician|psychologist|lcsw|lcpc|teacher|caseworker|case worker|"
+    r"probation officer|po|social worker|sw|provider)\b",
+    re.IGNORECASE,
+)
+_RECOMMENDATION_RE = re.compile(
+    r"\b(?:recommend\w*|rec:|advised|suggested|agreed|will (?:adjust|change|start|stop|add|"
+    r"increase|decrease|refer|order|message|reassess|review|follow)|plan(?:s|ned)? to|"
+    r"decided|opinion)\b",
     re.IGNORECASE,
 )
 _RESPONSE_RE = re.compile(
@@ -52,6 +78,7 @@ def run_checks(
     intervention_detail: str,
     goal_missing: str | None = None,
     names: tuple[str, ...] = ILLINOIS_CHECKS,
+    label: str | None = None,
 ) -> list[Check]:
     """The documentation checks in ``names`` for one note.
 
@@ -117,4 +144,24 @@ def run_checks(
         else Check("client_response", FAIL, "The client's response is not recorded (004 (9)).")
     )
     checks.append(Check("intervention_described", intervention, intervention_detail))
+    if label == "CM-CCC":
+        missing = [
+            what
+            for what, pattern in (
+                ("the professional consulted", _PROFESSIONAL_RE),
+                ("the resulting recommendation", _RECOMMENDATION_RE),
+            )
+            if not pattern.search(text)
+        ]
+        checks.append(
+            Check(
+                "ccc_documented", FAIL, f"A CCC note must name {' and '.join(missing)} (000 Q88)."
+            )
+            if missing
+            else Check(
+                "ccc_documented",
+                PASS,
+                "The professional consulted and the recommendation are named.",
+            )
+        )
     return [c for c in checks if c.name in names]

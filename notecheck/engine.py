@@ -395,6 +395,7 @@ class Engine:
             intervention=intervention,
             intervention_detail=detail,
             goal_missing=_goal_missing(votes, self.catalog),
+            label=decision.label,
         )
         hints = list(_hints(decision.label, votes, billed_code, activities, time))
         review_reasons = decision.review_reasons

@@ -142,3 +142,22 @@ def test_oklahoma_elements_are_kept_for_their_own_profile():
     status = {c.name: c.status for c in checks}
     assert status["start_stop_times"] == "fail" and status["client_response"] == "fail"
     assert "004" in next(c.detail for c in checks if c.name == "start_stop_times")
+
+
+def test_a_ccc_note_names_the_professional_and_the_recommendation(engine):
+    good = engine.check(
+        "Consulted by phone with clt's psychiatrist Dr. Lin about his sedation and falls; "
+        "Dr. Lin recommended moving the dose to bedtime. 20 min."
+    )
+    bare = engine.check(
+        "Consulted with clt's current outside provider about his progress in treatment and "
+        "his functioning at home. 20 min."
+    )
+    assert good.label == "CM-CCC"
+    status = {d.check: d.status for d in good.documentation}
+    assert status["ccc_documented"] == "pass"
+    assert bare.label == "CM-CCC"
+    check = next(d for d in bare.documentation if d.check == "ccc_documented")
+    assert check.status == "fail" and "recommendation" in check.detail and "Q88" in check.detail
+    non_ccc = engine.check("Drove clt to the DHS office and waited 40 min.")
+    assert "ccc_documented" not in {d.check for d in non_ccc.documentation}
