@@ -211,3 +211,11 @@ def test_serve_refuses_public_bind_without_keys(monkeypatch):
 
     monkeypatch.delenv("NOTECHECK_API_KEYS", raising=False)
     assert serve(host="0.0.0.0", port=1) == 2
+
+
+def test_every_rule_fired_carries_its_readable_source(client):
+    r = post(client, "/v1/check", {"text": "Drove clt to the DHS office and waited 40 min."})
+    assert r.status_code == 200
+    fired = {f["rule_id"]: f for f in r.json()["rules_fired"]}
+    assert fired["transport.waiting"]["source"] == "Illinois, Rule 132 Q&A, question 8 (line 131)"
+    assert all(f["source"].startswith("Illinois, ") for f in fired.values())

@@ -77,6 +77,7 @@ class RuleFiredOut(BaseModel):
     effect: str
     citation: str
     explanation: str
+    source: str
     label: str | None
     matches: int
     active_matches: int
