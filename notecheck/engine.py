@@ -174,6 +174,15 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
     )
 
 
+def active_rules(doc: Doc, catalog: RuleCatalog) -> list[Any]:
+    """The rule of every rule hit that no context modifier or section discounted."""
+    return [
+        catalog.by_id[span.id_]
+        for span in doc.spans[SPAN_KEY]
+        if active(span, catalog.by_id[span.id_].discounted_by)
+    ]
+
+
 def unless_met(rule: Any, present: set[str]) -> str | None:
     """The active rule (or family) that switches ``rule`` off through its ``unless`` list."""
     for other_id in rule.unless:
@@ -192,11 +201,7 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     other: list[str] = []
     cues: dict[str, list[str]] = {}
     excludes: dict[str, list[str]] = {}
-    hits = [
-        catalog.by_id[span.id_]
-        for span in doc.spans[SPAN_KEY]
-        if active(span, catalog.by_id[span.id_].discounted_by)
-    ]
+    hits = active_rules(doc, catalog)
     present = {rule.id for rule in hits}
     for rule in hits:
         if unless_met(rule, present):
@@ -321,11 +326,7 @@ class Engine:
     ) -> Result:
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
-        present = {
-            span.id_
-            for span in doc.spans[SPAN_KEY]
-            if active(span, self.catalog.by_id[span.id_].discounted_by)
-        }
+        present = {rule.id for rule in active_rules(doc, self.catalog)}
         for span in doc.spans[SPAN_KEY]:
             rule = self.catalog.by_id[span.id_]
             is_active = active(span, rule.discounted_by)

@@ -261,13 +261,13 @@ def score_spans(notes: Sequence[EvalNote], results: Sequence[Any]) -> SpanScores
         ]
         found: set[int] = set()
         extents = activity_extents(note)
+        kinds = [
+            "non-billable" if g.kind == "non-billable" else "billable" for g in note.activities
+        ]
         for hit in hits:
             scores.hits += 1
             want = "billable" if hit.effect == "billable-cue" else "non-billable"
             span = (hit.start, hit.end)
-            kinds = [
-                "non-billable" if g.kind == "non-billable" else "billable" for g in note.activities
-            ]
             scores.strict_correct_hits += any(
                 kind == want and _overlaps(span, (g.start, g.end))
                 for kind, g in zip(kinds, note.activities, strict=True)
