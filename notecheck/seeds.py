@@ -103,6 +103,7 @@ def seed_index() -> dict[str, Any]:
     return index
 
 
+@cache
 def describe(citation: str) -> str:
     """A citation a reviewer can follow without the file.
 
