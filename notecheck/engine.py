@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -547,12 +548,18 @@ _SECTION_REASONS = {
 }
 
 
+@functools.lru_cache(maxsize=8192)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """A model term as a whole-word pattern, compiled once (the vocabulary is fixed)."""
+    return re.compile(rf"(?<![\w/'-]){re.escape(term)}(?![\w/'-])", re.IGNORECASE)
+
+
 def _model_evidence(text: str, terms: list[Any], label: str) -> list[Evidence]:
     found = []
     for term in terms[:_MODEL_TERMS_SHOWN]:
         if term.kind != "words" or all(w in _UNINFORMATIVE for w in term.term.split()):
             continue
-        match = re.search(rf"(?<![\w/'-]){re.escape(term.term)}(?![\w/'-])", text, re.IGNORECASE)
+        match = _term_pattern(term.term).search(text)
         if match:
             found.append(
                 Evidence(

@@ -88,6 +88,11 @@ def notecheck_sentences(doc: Doc) -> Doc:
     return doc
 
 
+# An indexed pattern: rule id, elements, the step after the first word, and a quick test of
+# the word after the first (lemma or lower-case form, allowed values), when it is required.
+_Indexed = tuple[str, tuple[Element, ...], int, tuple[bool, frozenset[str]] | None]
+
+
 class RuleMatcher:
     """Matches catalog rules, writes spans to ``doc.spans['notecheck']`` with context modifiers.
 
@@ -104,13 +109,26 @@ class RuleMatcher:
     ) -> None:
         self.catalog = catalog
         self.sections = sections
-        self.index: dict[tuple[str, str], list[tuple[str, tuple[Element, ...]]]] = {}
+        self.index: dict[tuple[str, str], list[_Indexed]] = {}
         for rule in catalog.enabled_rules:
             for pattern in rule.compiled_patterns():
-                first = pattern[1] if pattern[0].behind else pattern[0]
+                step = 2 if pattern[0].behind else 1
+                first = pattern[step - 1]
                 assert first.values is not None
+                # Most candidates fail on the word after the first: test it before recursing.
+                after = pattern[step] if step < len(pattern) else None
+                quick = (
+                    (after.attr == "lemma", after.values)
+                    if after is not None
+                    and after.values is not None
+                    and not after.negate
+                    and after.min_count >= 1
+                    else None
+                )
                 for value in first.values:
-                    self.index.setdefault((first.attr, value), []).append((rule.id, pattern))
+                    self.index.setdefault((first.attr, value), []).append(
+                        (rule.id, pattern, step, quick)
+                    )
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._trigger_info: dict[str, tuple[str, str, int, frozenset[str], frozenset[str]]] = {}
         base_terms = frozenset(t.lower() for t in catalog.context.terminators)
@@ -182,12 +200,19 @@ class RuleMatcher:
         starts = [i == 0 or row[2] == 1 for i, row in enumerate(table)]
         words = (lemmas, lowers)
         index = self.index
-        for i in range(len(lemmas)):
+        n_tokens = len(lemmas)
+        for i in range(n_tokens):
             candidates = index.get(("lemma", lemmas[i]), []) + index.get(("lower", lowers[i]), [])
-            for rule_id, pattern in candidates:
-                step = 1
-                if pattern[0].behind:
-                    step = 2
+            for rule_id, pattern, step, quick in candidates:
+                if quick is not None:
+                    nxt = i + 1
+                    if (
+                        nxt >= n_tokens
+                        or starts[nxt]
+                        or (lemmas if quick[0] else lowers)[nxt] not in quick[1]
+                    ):
+                        continue
+                if step == 2:
                     before = pattern[0]
                     if i > 0 and not starts[i] and before.values is not None:
                         prev = lemmas[i - 1] if before.attr == "lemma" else lowers[i - 1]
