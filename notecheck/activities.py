@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, LOWER, SENT_START
@@ -35,6 +35,8 @@ HALF_UNIT_MINUTES = 7.5
 NON_BILLABLE_KIND = "non-billable"
 NO_KIND = "none"
 # Tokens at which a sentence is split between two activities of different kinds.
+# Rules that say how a contact ended (voicemail, no answer): the time is the failed contact's.
+_OUTCOME_FAMILY = "contact."
 _CLAUSE_BREAKS = frozenset({",", ";", "and", "then", "while", "after", "before", "-", "–", "—"})
 
 
@@ -112,14 +114,23 @@ def _only_time(text: str) -> bool:
     return bool(_TIME_ONLY.fullmatch(text))
 
 
+def _clause_kind(hits: list[tuple[Span, str, bool]]) -> str | None:
+    """The kind of a clause's first hit, passing over generic cues when a specific one follows."""
+    specific = [k for _, k, generic in hits if not generic]
+    if specific:
+        return specific[0]
+    return hits[0][1] if hits else None
+
+
 def _clauses(
-    sent: tuple[int, int], toks: _Tokens, hits: list[tuple[Span, str]]
+    sent: tuple[int, int], toks: _Tokens, hits: list[tuple[Span, str, bool]]
 ) -> list[tuple[int, int, str]]:
     """A sentence cut into activities: ``(start_token, end_token, kind)``.
 
     The sentence is cut at clause breaks (a comma, "then", "and" ...); a clause's kind is that
     of its first hit, since the first hit is the clause's verb ("transported clt to the SSA
-    office" is transporting, not a visit to an agency). A clause with no hit joins the one
+    office" is transporting, not a visit to an agency) — unless that hit is a generic cue that
+    names only the channel ("called the cardiology office to move the appt" is scheduling). A clause with no hit joins the one
     before it (it says more about the same activity: "(20 min)"), and neighbours of one kind
     join into one activity.
     """
@@ -131,7 +142,7 @@ def _clauses(
     for lo, hi in zip(cuts, cuts[1:], strict=False):
         if lo >= hi:
             continue
-        first = next((k for s, k in hits if lo <= s.start < hi), None)
+        first = _clause_kind([(s, k, g) for s, k, g in hits if lo <= s.start < hi])
         if clauses and (first is None or first == clauses[-1][2] or clauses[-1][2] is None):
             clauses[-1][1] = hi
             if clauses[-1][2] is None:
@@ -148,7 +159,7 @@ def segments(
     toks = _Tokens.of(doc)
     sentences = _activity_sentences(doc, toks)
     starts = [s[0] for s in sentences]
-    hits_by_sent: dict[int, list[tuple[Span, str]]] = {}
+    hits_by_sent: dict[int, list[tuple[Span, str, bool]]] = {}
     for span in doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ():
         rule = catalog.by_id[span.id_]
         kind = _hit_kind(rule.effect, rule.label)
@@ -156,11 +167,12 @@ def segments(
             continue
         at = bisect.bisect_right(starts, span.start) - 1
         if at >= 0 and span.start < sentences[at][1]:
-            hits_by_sent.setdefault(at, []).append((span, kind))
+            hits_by_sent.setdefault(at, []).append((span, kind, rule.generic))
     text = doc_text(doc)
     out: list[Segment] = []
     for n, sent in enumerate(sentences):
         hits = sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start)
+        pieces: list[Segment] = []
         for lo, hi, kind in _clauses(sent, toks, hits):
             # Trim the clause-break word and punctuation a cut leaves at the edges.
             first, last = lo, hi - 1
@@ -176,10 +188,10 @@ def segments(
             piece = text[start_char:end_char]
             if _only_time(piece):
                 continue
-            inside = [s.id_ for s, _ in hits if lo <= s.start < hi]
+            inside = [s.id_ for s, _, _ in hits if lo <= s.start < hi]
             lo_char, hi_char = toks.start[lo], toks.end[hi - 1]
             stated = _stated_minutes(times, total, lo_char, hi_char)
-            out.append(
+            pieces.append(
                 Segment(
                     start=start_char,
                     end=end_char,
@@ -189,7 +201,50 @@ def segments(
                     minutes=stated,
                 )
             )
+        out.extend(_trailing_time_to_main(pieces, times, total, toks.end[sent[1] - 1]))
     return out
+
+
+def _trailing_time_to_main(
+    pieces: list[Segment], times: list[TimeMention], total: TimeMention | None, sent_end: int
+) -> list[Segment]:
+    """Give a sentence's closing time to the intervention the sentence reports.
+
+    "Writer called the DDS adjudicator, explained the mail theft and requested that the exam
+    be rescheduled (10:15-10:40)", "sat in the lobby and coached clt as she filled in the form
+    (10:05-10:20)": a closing time covers the whole sentence, and when the sentence mixes an
+    intervention with incidental non-billable words, the time is the intervention's, not the
+    last clause's that happens to hold the parenthesis. Only when no other clause states
+    minutes of its own.
+    """
+    timed = [i for i, p in enumerate(pieces) if p.minutes is not None]
+    if len(pieces) < 2 or timed != [len(pieces) - 1]:
+        return pieces
+    last = pieces[-1]
+    inside = [m for m in times if m is not total and last.start <= m.start < sent_end + 1]
+    # The time must close the sentence: nothing but punctuation after it.
+    if not inside or any(
+        ch.isalnum() for ch in _tail(last.text, max(m.end for m in inside) - last.start)
+    ):
+        return pieces
+    if last.kind not in (NON_BILLABLE_KIND, NO_KIND) or any(
+        r.startswith(_OUTCOME_FAMILY) for r in last.rule_ids
+    ):
+        # "called the landlord and left a VM (2 min)": a failed contact is what the call was.
+        return pieces
+    main = next(
+        (i for i, p in enumerate(pieces) if p.kind not in (NON_BILLABLE_KIND, NO_KIND)), None
+    )
+    if main is None:
+        return pieces
+    moved = list(pieces)
+    moved[main] = replace(pieces[main], minutes=last.minutes)
+    moved[-1] = replace(last, minutes=None)
+    return moved
+
+
+def _tail(text: str, offset: int) -> str:
+    return text[offset:] if 0 <= offset <= len(text) else ""
 
 
 def _stated_minutes(

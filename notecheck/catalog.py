@@ -51,6 +51,7 @@ MODIFIER_NAMES = (
     "other_actor",
     "document_of",
     "background",
+    "destination",
 )
 DEFAULT_DISCOUNTS = ("negated", "hypothetical")
 
@@ -69,6 +70,7 @@ _RULE_KEYS = {
     "decisive",
     "applies_to",
     "unless",
+    "generic",
 }
 _MODIFIER_KEYS = {
     "name",
@@ -115,6 +117,9 @@ class Rule:
     # Rule ids (or families, "ccc.") whose active hit anywhere in the note switches this rule off:
     # "the client was not present" stands unless the note states why it had to be so.
     unless: tuple[str, ...] = ()
+    # A cue that names only the channel ("called the cardiology office"): within one clause a
+    # specific rule says what the contact was ("... to move the appt" is scheduling).
+    generic: bool = False
 
     @property
     def citation(self) -> str:
@@ -324,6 +329,9 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         if label not in LABELS or label == "NON-BILLABLE":
             raise CatalogError(f"{where}: applies_to label {label!r} is not a billable label")
     unless = _str_list(raw.get("unless", []), f"{where}.unless", non_empty=False)
+    generic = raw.get("generic", False)
+    if not isinstance(generic, bool):
+        raise CatalogError(f"{where}: generic must be true or false")
     return Rule(
         id=rule_id,
         title=raw["title"].strip(),
@@ -340,6 +348,7 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         decisive=decisive,
         applies_to=tuple(applies_to),
         unless=tuple(unless),
+        generic=generic,
     )
 
 

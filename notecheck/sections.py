@@ -152,9 +152,11 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
     every = set(headings) | {name for _, _, o in formats for name in o}
     alternation = "|".join(re.escape(n) for n in sorted(every, key=len, reverse=True))
     heading_re = re.compile(
-        # at a line start (after an optional bullet) or after a sentence end, then a separator,
-        # or a heading alone on its line
-        rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?:(?<=[.!?])|(?<=[.!?][\"”’')\]]))[ \t]+)"
+        # at a line start (after an optional bullet), after a sentence end or after the "|" of a
+        # one-line field export ("Service: CM | Narrative: ..."), then a separator, or a heading
+        # alone on its line
+        rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?<=\|)[ \t]*"
+        rf"|(?:(?<=[.!?])|(?<=[.!?][\"”’')\]]))[ \t]+)"
         rf"(?P<name>{alternation})"
         rf"(?:(?P<sep>{_SEPARATOR})[ \t]*|(?<=\bby)[ \t]+|[ \t]*(?=\r?\n|$))",
         re.IGNORECASE,

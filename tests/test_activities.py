@@ -72,6 +72,37 @@ def test_a_sentence_with_two_kinds_of_activity_is_split(engine):
     assert result.time.billable_minutes == 30 and result.time.units_supported == 2
 
 
+def test_a_closing_time_goes_to_the_intervention_the_sentence_reports(engine):
+    # The parenthesis sits in the last clause, but the minutes are the whole call's.
+    result = engine.check(
+        "With clt present, writer called the disability adjudicator, explained that his "
+        "notices were stolen, and requested that the exam be rescheduled (10:15-10:40). "
+        "Writer mailed a copy of his change-of-address form to SSA (10:40-10:45). Total 30 min."
+    )
+    timed = [(a.kind, a.minutes) for a in result.activities if a.minutes]
+    assert timed == [("CM-MH", 25), ("non-billable", 5)]
+    assert result.time.billable_minutes == 25 and result.time.units_supported == 2
+
+
+def test_a_closing_time_stays_with_a_failed_contact(engine):
+    result = engine.check(
+        "Writer called the landlord and left a VM asking for a call back (2 min)."
+    )
+    assert result.label == "NON-BILLABLE"
+    assert [(a.kind, a.minutes) for a in result.activities if a.minutes] == [("non-billable", 2)]
+
+
+def test_a_generic_call_takes_the_kind_of_what_the_call_was_for(engine):
+    # "called the ... office" names the channel; "to move the appt" says what it was.
+    result = engine.check(
+        "Writer coached clt on what to say to his boss (11:40-11:55). Writer called the "
+        "cardiology office to move the appt to 1pm (11:55-12:00)."
+    )
+    timed = [(a.kind, a.minutes) for a in result.activities if a.minutes]
+    assert timed == [("CS-IND", 15), ("non-billable", 5)]
+    assert result.time.units_supported == 1
+
+
 def test_sections_and_activities_are_in_the_json_contract(engine):
     data = engine.check("D: CM faxed ROI to PCP (10 min).\nP: CM will advocate w/ PCP.").to_dict()
     assert data["contract_version"] == "2"
@@ -189,6 +220,18 @@ FALSE_HITS = [
     ("Clt was seen at Advocate Christ Medical Center ER overnight.", "cm.advocacy"),
     ("CM did not link, refer, or advocate; clt handled the call herself.", "cm.advocacy"),
     ("CM did not transport, wait, or fax anything today.", "clerical.faxing"),
+    ("Writer entered the therapist's new fax # in the collateral tab (5 min).", "clerical.faxing"),
+    (
+        "Writer looked up dental providers that take his plan and called one.",
+        "clerical.records_handling",
+    ),
+    ("Clt's job coach from DRS told him he could lose the job.", "cs.skill_building"),
+    ("Clt chose to put $50 a month into a phone envelope.", "clerical.mailing"),
+    ("The pharmacist faxed a PA request to the prescriber.", "cm.prior_authorization"),
+    ("His PCP referred him to cardiology after an abnormal EKG.", "cm.linkage_referral"),
+    ("Writer drove clt to the CILA for the pre-placement visit (25 min).", "tla.placement_visit"),
+    ("CM drove clt back to the CILA (15 min).", "tla.placement"),
+    ("Aftercare plan: CST 2x/wk, therapy intake 8/16, psych appt 8/20.", "other.assessment"),
 ]
 
 

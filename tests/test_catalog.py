@@ -74,6 +74,7 @@ def test_minimal_catalog_loads(tmp_path):
         ),
         (('title = "Faxing"', 'title = "Faxing"\nunless = ["demo.nothing"]'), "unknown rule"),
         (('title = "Faxing"', 'title = "Faxing"\nunless = ["nofamily."]'), "no rule family"),
+        (('title = "Faxing"', 'title = "Faxing"\ngeneric = "yes"'), "generic must be"),
     ],
 )
 def test_bad_rule_fails_at_load(tmp_path, change, message):

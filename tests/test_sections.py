@@ -83,6 +83,38 @@ def test_section_kind_in_each_format(text, phrase, kind):
     assert kind_of(text, phrase) == kind
 
 
+ONE_LINE_EXPORT = (
+    "Service: CM-MH | Location: pharmacy | Start: 8:30 | End: 10:00 | Narrative: Writer drove "
+    "to the pharmacy and waited for the order. | Goal addressed: Clt will take meds as "
+    "prescribed | Next: deliver organizers Mon."
+)
+AGENCY_PRINTOUT = (
+    "SOUTHWEST FAMILY HEALTH & WELLNESS\nClient Progress Note    Printed 05/09/2025 08:12\n"
+    "Progress Note (Case Management)\nDOS 10/14/2025    Start 14:00    End 14:50\n"
+    "Writer called the clinic.\nCLIENT NO SHOW"
+)
+
+
+@pytest.mark.parametrize(
+    "text, phrase, kind",
+    [
+        (ONE_LINE_EXPORT, "CM-MH", "header"),
+        (ONE_LINE_EXPORT, "Location: pharmacy", "header"),
+        (ONE_LINE_EXPORT, "drove to the pharmacy", "activity"),
+        (ONE_LINE_EXPORT, "take meds as prescribed", "goal"),
+        (ONE_LINE_EXPORT, "deliver organizers", "plan"),
+        (AGENCY_PRINTOUT, "SOUTHWEST FAMILY", "header"),
+        (AGENCY_PRINTOUT, "Printed 05/09", "header"),
+        (AGENCY_PRINTOUT, "(Case Management)", "header"),
+        (AGENCY_PRINTOUT, "DOS 10/14", "header"),
+        (AGENCY_PRINTOUT, "called the clinic", "activity"),
+        (AGENCY_PRINTOUT, "CLIENT NO SHOW", "activity"),  # capitals alone are no agency name
+    ],
+)
+def test_field_exports_and_print_out_headers(text, phrase, kind):
+    assert kind_of(text, phrase) == kind
+
+
 def test_inline_headings_after_a_sentence():
     text = "Goal: housing. Intervention: CM called landlord re: repairs. Plan: f/u Friday."
     assert kind_of(text, "housing") == "goal"
