@@ -110,6 +110,16 @@ SCENARIOS = [
         ],
     ),
     (
+        "000 Q5/Q94: leaving a nursing facility is TLA, whatever took the client there",
+        "==",
+        "CM-TLA",
+        [
+            "Clt is a Williams class member at Oak Terrace NF, admitted after a hip fracture in 2020. Writer met with the NF social worker and clt to plan her move to a supportive apartment in June: move date, meds, first psych appt. 45 min.",
+            "Clt has lived at the nursing facility since a stroke three years ago and now wants to return to the community. CM met with the facility SW and clt to plan his discharge from the NF to a CILA and set up his aftercare appts. 50 min.",
+            "Writer and the SNF discharge planner met with clt, who was placed there after knee surgery in 2019, to plan her transition out of the nursing facility to her own apt; reviewed the move-in date and who will deliver her meds. 40 min.",
+        ],
+    ),
+    (
         "000 Q22: an SSA function report with a client who cannot write",
         "==",
         "CM-MH",
