@@ -160,10 +160,14 @@ def segments(
     sentences = _activity_sentences(doc, toks)
     starts = [s[0] for s in sentences]
     hits_by_sent: dict[int, list[tuple[Span, str, bool]]] = {}
-    for span in doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ():
+    matched = list(doc.spans[SPAN_KEY]) if SPAN_KEY in doc.spans else []
+    on = [s for s in matched if active(s, catalog.by_id[s.id_].discounted_by)]
+    present = {s.id_ for s in on}
+    for span in on:
         rule = catalog.by_id[span.id_]
         kind = _hit_kind(rule.effect, rule.label)
-        if kind is None or not active(span, rule.discounted_by):
+        # A rule another active rule switches off ("unless") names no activity either.
+        if kind is None or rule.unless_met(present):
             continue
         at = bisect.bisect_right(starts, span.start) - 1
         if at >= 0 and span.start < sentences[at][1]:

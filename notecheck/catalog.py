@@ -121,6 +121,15 @@ class Rule:
     # specific rule says what the contact was ("... to move the appt" is scheduling).
     generic: bool = False
 
+    def unless_met(self, present: set[str]) -> str | None:
+        """The active rule (or family) among ``present`` that switches this rule off."""
+        for other_id in self.unless:
+            if other_id in present:
+                return other_id
+            if other_id.endswith(".") and any(p.startswith(other_id) for p in present):
+                return other_id
+        return None
+
     @property
     def citation(self) -> str:
         """All citations joined for display."""

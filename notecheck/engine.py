@@ -184,16 +184,6 @@ def active_rules(doc: Doc, catalog: RuleCatalog) -> list[Any]:
     ]
 
 
-def unless_met(rule: Any, present: set[str]) -> str | None:
-    """The active rule (or family) that switches ``rule`` off through its ``unless`` list."""
-    for other_id in rule.unless:
-        if other_id in present:
-            return other_id
-        if other_id.endswith(".") and any(p.startswith(other_id) for p in present):
-            return other_id
-    return None
-
-
 def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     """Collect the active rule hits of a parsed note by effect."""
     non_billable: list[str] = []
@@ -205,7 +195,7 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     hits = active_rules(doc, catalog)
     present = {rule.id for rule in hits}
     for rule in hits:
-        if unless_met(rule, present):
+        if rule.unless_met(present):
             continue
         if rule.effect == "non-billable":
             non_billable.append(rule.id)
@@ -332,7 +322,7 @@ class Engine:
             rule = self.catalog.by_id[span.id_]
             is_active = active(span, rule.discounted_by)
             modifiers = tuple(span._.nc_modifiers)
-            switched_off = unless_met(rule, present) if is_active else None
+            switched_off = rule.unless_met(present) if is_active else None
             if switched_off:
                 is_active = False
                 modifiers = (*modifiers, f"unless:{switched_off}")

@@ -103,6 +103,18 @@ def test_a_generic_call_takes_the_kind_of_what_the_call_was_for(engine):
     assert result.time.units_supported == 1
 
 
+def test_a_rule_switched_off_by_another_names_no_activity(engine):
+    # Riding the bus is accompanying, unless the note says the ride was travel training.
+    plain = engine.check("Writer rode the bus w/ clt to the clinic (35 min). Total 35 min.")
+    assert [a.kind for a in plain.activities] == ["non-billable"]
+    training = engine.check(
+        "Met clt for bus training. Writer rode the bus w/ clt to the clinic (35 min). "
+        "Writer prompted clt to find his stop and pull the cord himself (15 min). Total 50 min."
+    )
+    assert "non-billable" not in [a.kind for a in training.activities]
+    assert training.time.non_billable_minutes == 0
+
+
 def test_sections_and_activities_are_in_the_json_contract(engine):
     data = engine.check("D: CM faxed ROI to PCP (10 min).\nP: CM will advocate w/ PCP.").to_dict()
     assert data["contract_version"] == "2"
