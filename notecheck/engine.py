@@ -155,7 +155,7 @@ def context_text(doc: Doc, sections: SectionRules) -> str:
     return "\n".join(
         text[p.start_char : p.end_char]
         for p in parts
-        if not sections.kinds[str(p.label_)].counts and p.label_ != "header"
+        if not sections.kinds[str(p.label_)].model_reads and p.label_ != "header"
     )
 
 
@@ -167,11 +167,13 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
     all activity, so its text is unchanged.
     """
     parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
-    if all(sections.kinds[str(p.label_)].counts for p in parts):
+    if all(sections.kinds[str(p.label_)].model_reads for p in parts):
         return doc_text(doc)
     text = doc_text(doc)
     return "\n".join(
-        text[p.start_char : p.end_char] for p in parts if sections.kinds[str(p.label_)].counts
+        text[p.start_char : p.end_char]
+        for p in parts
+        if sections.kinds[str(p.label_)].model_reads
     )
 
 
@@ -535,6 +537,7 @@ _SECTION_REASONS = {
     "in_plan": "in the plan, not done in this contact",
     "in_assessment": "in the assessment, not an activity",
     "in_header": "in a header or signature field",
+    "in_response": "in the client's response, not what staff did",
 }
 
 

@@ -40,6 +40,9 @@ class SectionKind:
     title: str
     modifier: str | None = None
     explanation: str = ""
+    # Whether the model reads the section's text (the client's response tells the model what
+    # kind of session it was, though a rule match there is no activity of staff's).
+    model_reads: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,11 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
     _strict(raw, {"version", "kinds", "headings", "lines", "formats", "content_kinds"}, "sections")
     kinds: dict[str, SectionKind] = {}
     for item in raw.get("kinds", []):
-        _strict(item, {"name", "counts", "modifier", "title", "explanation"}, "sections.kinds")
+        _strict(
+            item,
+            {"name", "counts", "modifier", "title", "explanation", "model_reads"},
+            "sections.kinds",
+        )
         name, counts = item.get("name"), item.get("counts")
         if not isinstance(name, str) or not isinstance(counts, bool):
             raise CatalogError("sections.kinds: each kind needs a name and counts = true/false")
@@ -105,8 +112,16 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
             raise CatalogError(
                 f"section kind {name!r}: a modifier is required iff it does not count"
             )
+        model_reads = item.get("model_reads", counts)
+        if not isinstance(model_reads, bool):
+            raise CatalogError(f"section kind {name!r}: model_reads must be true or false")
         kinds[name] = SectionKind(
-            name, counts, str(item.get("title", name)), modifier, str(item.get("explanation", ""))
+            name,
+            counts,
+            str(item.get("title", name)),
+            modifier,
+            str(item.get("explanation", "")),
+            model_reads,
         )
     if ACTIVITY not in kinds or not kinds[ACTIVITY].counts:
         raise CatalogError("sections: the 'activity' kind must exist and count")

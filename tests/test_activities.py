@@ -244,6 +244,11 @@ FALSE_HITS = [
     ("Writer drove clt to the CILA for the pre-placement visit (25 min).", "tla.placement_visit"),
     ("CM drove clt back to the CILA (15 min).", "tla.placement"),
     ("Aftercare plan: CST 2x/wk, therapy intake 8/16, psych appt 8/20.", "other.assessment"),
+    # the client's response is not what staff did
+    (
+        "I: Writer drove clt and mom home (20 min).\nR: Clt spoke for herself 3 times.",
+        "cs.prompting_self_advocacy",
+    ),
 ]
 
 

@@ -144,6 +144,12 @@ def test_a_section_that_reports_what_staff_did_is_activity_whatever_its_heading(
     assert kind_of(text, "CM will call SSA") == "plan"
 
 
+def test_the_model_reads_the_response_but_its_rule_matches_do_not_count():
+    response = RULES.kinds["response"]
+    assert response.model_reads and not response.counts and response.modifier == "in_response"
+    assert not RULES.kinds["plan"].model_reads
+
+
 def test_bad_section_rules_fail_at_load():
     with pytest.raises(CatalogError):
         parse_section_rules(
