@@ -13,7 +13,7 @@ Pattern mini-language (one string per pattern, tokens separated by spaces):
 ``a|b?``
     the same token, optional
 ``*N-M``
-    a gap of N to M tokens (never across a sentence boundary)
+    a gap of N to M tokens, M at most 12 (never across a sentence boundary)
 ``!a|b``
     the next token is not ``a`` or ``b`` (zero width: "advocate !christ|good" skips the
     hospital names)
@@ -241,7 +241,7 @@ def compile_pattern(pattern: str) -> tuple[Element, ...]:
         if gap:
             low = int(gap.group(1))
             high = int(gap.group(2) or low)
-            if high < low or high > 8:
+            if high < low or high > 12:
                 raise CatalogError(f"pattern {pattern!r}: bad gap {part!r}")
             elements.append(Element(None, "lemma", low, high))
             continue

@@ -171,9 +171,7 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
         return doc_text(doc)
     text = doc_text(doc)
     return "\n".join(
-        text[p.start_char : p.end_char]
-        for p in parts
-        if sections.kinds[str(p.label_)].model_reads
+        text[p.start_char : p.end_char] for p in parts if sections.kinds[str(p.label_)].model_reads
     )
 
 

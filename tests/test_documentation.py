@@ -18,6 +18,9 @@ from notecheck.timeparse import find_ranges, find_times, note_time
         ("10-11am", 60),
         ("9:45pm-12:15am", 150),  # across midnight
         ("11:30pm - 12:10am", 40),
+        ("10:10a-10:35a", 25),  # a bare a/p attached to the digits
+        ("12:20p-1:10p", 50),
+        ("9:00-9:45 pm", 45),
     ],
 )
 def test_start_stop_ranges_give_minutes(text, minutes):
@@ -25,7 +28,9 @@ def test_start_stop_ranges_give_minutes(text, minutes):
     assert [m.minutes for m in found] == [minutes]
 
 
-@pytest.mark.parametrize("text", ["met 3-4 times", "goals 1-2", "rated pain 6-7", "Room 12-14"])
+@pytest.mark.parametrize(
+    "text", ["met 3-4 times", "goals 1-2", "rated pain 6-7", "Room 12-14", "steps 1-2 a day"]
+)
 def test_number_ranges_are_not_times(text):
     assert find_ranges(text) == []
 
