@@ -115,6 +115,19 @@ def test_a_rule_switched_off_by_another_names_no_activity(engine):
     assert training.time.non_billable_minutes == 0
 
 
+def test_a_status_update_to_a_guardian_is_no_case_management_time(engine):
+    # 000 Q73: telling a guardian how the client is doing is neither CM nor CCC.
+    result = engine.check(
+        "Writer consulted by phone w/ clt's current psychiatrist on his sleep and med response "
+        "(2:00-2:25). Writer then called clt's OSG guardian, Ms. Reyes, to update her on clt's "
+        "status (2:25-2:40). Total 40 min."
+    )
+    assert result.label == "CM-CCC"
+    timed = [(a.kind, a.minutes) for a in result.activities if a.minutes]
+    assert timed == [("CM-CCC", 25), ("non-billable", 15)]
+    assert result.time.units_supported == 2
+
+
 def test_sections_and_activities_are_in_the_json_contract(engine):
     data = engine.check("D: CM faxed ROI to PCP (10 min).\nP: CM will advocate w/ PCP.").to_dict()
     assert data["contract_version"] == "2"
@@ -244,6 +257,11 @@ FALSE_HITS = [
     ("Writer drove clt to the CILA for the pre-placement visit (25 min).", "tla.placement_visit"),
     ("CM drove clt back to the CILA (15 min).", "tla.placement"),
     ("Aftercare plan: CST 2x/wk, therapy intake 8/16, psych appt 8/20.", "other.assessment"),
+    ("Clt's brother in Danville took him to an ER last summer.", "transport.transporting"),
+    ("Clt's mother usually takes her to the dr.", "transport.transporting"),
+    ("Went over who drives him on d/c day.", "transport.transporting"),
+    ("In the waiting room writer had clt practice box breathing.", "transport.waiting"),
+    ("Writer asked that notices come by mail w/ a copy to the agency.", "clerical.mailing"),
     # the client's response is not what staff did
     (
         "I: Writer drove clt and mom home (20 min).\nR: Clt spoke for herself 3 times.",
