@@ -171,6 +171,11 @@ class RuleMatcher:
                 return -1
             return RuleMatcher._longest(words, starts, pattern, step + 1, pos)
         best = -1
+        # After a gap, only positions where the next required word matches are worth a call.
+        after = pattern[step + 1] if values is None and step + 1 < len(pattern) else None
+        if after is not None and (after.values is None or after.negate or not after.min_count):
+            after = None
+        after_attr = None if after is None else (words[0] if after.attr == "lemma" else words[1])
         for count in range(element.min_count, element.max_count + 1):
             stop = pos + count
             if stop > n:
@@ -182,6 +187,10 @@ class RuleMatcher:
                     break
                 if values is not None and attr[last] not in values:
                     break
+            if after is not None and (
+                stop >= n or starts[stop] or after_attr[stop] not in after.values  # type: ignore[index,operator]
+            ):
+                continue
             end = RuleMatcher._longest(words, starts, pattern, step + 1, stop)
             if end > best:
                 best = end
