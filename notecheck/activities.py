@@ -190,8 +190,8 @@ def segments(
                 continue
             start_char, end_char = toks.start[first], toks.end[last]
             piece = text[start_char:end_char]
-            if _only_time(piece):
-                continue
+            if _only_time(piece) or not any(ch.isalnum() for ch in piece):
+                continue  # a time alone, or the "|" between fields of a one-line export
             inside = [s.id_ for s, _, _ in hits if lo <= s.start < hi]
             lo_char, hi_char = toks.start[lo], toks.end[hi - 1]
             stated = _stated_minutes(times, total, lo_char, hi_char)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from notecheck import __version__
@@ -105,15 +106,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Run ``notecheck check``."""
     from notecheck.engine import Engine, InputError
 
+    source = "stdin"
     if args.text == "-":
         raw = sys.stdin.buffer.read()
+    elif "\n" not in args.text and len(args.text) < 4096 and Path(args.text).is_file():
+        # "notecheck check note.txt": a path to a note is read, not checked as the note.
+        source = args.text
+        try:
+            raw = Path(args.text).read_bytes()
+        except OSError as exc:
+            _err(f"cannot read {args.text}: {exc.strerror}")
+            return EXIT_INPUT
+    else:
+        raw = None
+        text = args.text
+    if raw is not None:
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            _err("stdin is not valid UTF-8 text")
+            _err(f"{source} is not valid UTF-8 text")
             return EXIT_INPUT
-    else:
-        text = args.text
     engine = Engine(args.model_dir)
     try:
         result = engine.check(text, billed_code=args.billed_code, minutes=args.minutes)
@@ -259,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="classify one note (TEXT, or - for stdin)")
-    p.add_argument("text", help="the note text, or - to read it from standard input")
+    p.add_argument(
+        "text", help="the note text, a path to a text file, or - to read it from standard input"
+    )
     p.add_argument("--billed-code", help="the code the note was billed as (CM-MH, CS-IND, ...)")
     p.add_argument("--minutes", type=float, help="minutes billed, if not stated in the note")
     p.add_argument("--json", action="store_true", help="print the JSON result contract")

@@ -128,6 +128,22 @@ def test_a_status_update_to_a_guardian_is_no_case_management_time(engine):
     assert result.time.units_supported == 2
 
 
+def test_a_one_line_field_export_reads_only_its_narrative_as_activities(engine):
+    result = engine.check(
+        "Service: Case Mgmt | Start: 8:30 | End: 9:15 | Narrative: Writer drove to the "
+        "pharmacy (8:30-8:50). Writer called the MCO PA line w/ clt present and requested an "
+        "urgent PA on clt's behalf (8:50-9:15). | Goal addressed: Clt will take meds as "
+        "prescribed | Next: deliver organizers Mon."
+    )
+    assert [(a.kind, a.minutes) for a in result.activities] == [
+        ("non-billable", 20),
+        ("CM-MH", 25),
+    ]
+    assert result.time.units_supported == 2
+    kinds = [s.kind for s in result.sections]
+    assert kinds[-2:] == ["goal", "plan"] and "activity" in kinds
+
+
 def test_sections_and_activities_are_in_the_json_contract(engine):
     data = engine.check("D: CM faxed ROI to PCP (10 min).\nP: CM will advocate w/ PCP.").to_dict()
     assert data["contract_version"] == "2"

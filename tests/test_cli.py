@@ -24,6 +24,21 @@ def test_check_json_from_stdin(monkeypatch, capsys):
     assert data["label"] == "CM-CCC" and data["billed_code_matches"] is True
 
 
+def test_check_reads_a_note_from_a_file_path(tmp_path, capsys):
+    note = tmp_path / "note.txt"
+    note.write_text("Drove clt to the pharmacy and waited 40 min. Total 60 min.", encoding="utf-8")
+    assert main(["check", str(note), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["label"] == "NON-BILLABLE" and data["time"]["total_minutes"] == 60
+
+
+def test_check_a_file_that_is_not_utf8_exits_2(tmp_path, capsys):
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"Clt\x92s ride to the clinic")
+    assert main(["check", str(note)]) == 2
+    assert "is not valid UTF-8" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args", [["check", "  "], ["check", "x", "--billed-code", "ZZ"]])
 def test_check_bad_input_exits_2_without_traceback(args, capsys):
     assert main(args) == 2
