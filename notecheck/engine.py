@@ -389,7 +389,7 @@ class Engine:
             goal_missing=_goal_missing(votes, self.catalog),
             label=decision.label,
         )
-        hints = list(_hints(decision.label, votes, billed_code, activities, time))
+        hints = list(_hints(decision.label, votes, billed_code, activities, time, self.catalog))
         review_reasons = decision.review_reasons
         if time.split == "unknown":
             review_reasons = (
@@ -576,11 +576,16 @@ def _hints(
     billed_code: str | None,
     activities: list[Activity],
     time: TimeBreakdown,
+    catalog: RuleCatalog,
 ) -> Iterator[str]:
-    if label == NON_BILLABLE and votes.other_services:
+    if label == NON_BILLABLE and votes.decisive:
+        # A rule the seed states without exception says what to do instead (ACT, amend the ITP).
+        for rule_id in dict.fromkeys(votes.decisive):
+            yield catalog.by_id[rule_id].explanation
+    elif label == NON_BILLABLE and votes.other_services:
         for service in votes.other_services:
             yield f"Not billable as case management; the note may describe {service} instead."
-    if label == NON_BILLABLE and not votes.other_services:
+    elif label == NON_BILLABLE:
         yield "Describe the intervention done for or with the client, or do not bill this time."
     non_billable = [a for a in activities if a.kind == NON_BILLABLE_KIND]
     if label in BILLABLE_LABELS and non_billable:

@@ -120,6 +120,26 @@ SCENARIOS = [
         ],
     ),
     (
+        "000 Q43: the ACT team's work for an ACT client is ACT",
+        "==",
+        "NON-BILLABLE",
+        [
+            "Clt is an ACT client. Writer, an ACT team member, called his landlord w/ clt present and advocated for a repair plan for the leaking ceiling. 30 min.",
+            "As the ACT team case manager, writer drove to clt's apt and helped him fill out the SNAP renewal; clt has been enrolled in ACT since 2024. 45 min.",
+            "Assertive community treatment client. ACT team staff met w/ clt's psychiatrist at the clinic to review his response to the new injection. 25 min.",
+        ],
+    ),
+    (
+        "000 Q43: linking a client to ACT is still case management",
+        "==",
+        "CM-MH",
+        [
+            "Writer called the ACT program intake line w/ clt present, gave his hospitalization history and secured an ACT eligibility screening for Monday. 25 min.",
+            "Writer completed the ACT referral packet w/ clt and faxed it; then called the ACT intake coordinator to advocate for an expedited screen since clt was hospitalized 3x this year. 40 min.",
+            "CM linked clt to the local ACT team by calling their intake office and scheduling his eligibility screening, since clt cannot manage phone calls. 20 min.",
+        ],
+    ),
+    (
         "000 Q22: an SSA function report with a client who cannot write",
         "==",
         "CM-MH",
@@ -197,3 +217,12 @@ def test_a_stated_reason_switches_the_absent_client_rule_off_and_says_so(engine)
     assert not absent.active
     assert "unless:presence.reason_stated" in absent.modifiers
     assert "the note also shows presence.reason_stated" in absent.sentence
+
+
+def test_a_decisive_rule_says_what_to_do_instead(engine):
+    result = engine.check(
+        "Clt is an ACT client. Writer, an ACT team member, called his landlord w/ clt present "
+        "and advocated for a repair plan. 30 min."
+    )
+    assert result.label == "NON-BILLABLE"
+    assert any("billed as ACT" in hint and "Q43" in hint for hint in result.hints)
