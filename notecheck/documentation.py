@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from notecheck.result import TimeBreakdown
+from notecheck.result import CheckStatus, TimeBreakdown
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
+PASS: CheckStatus = "pass"
+FAIL: CheckStatus = "fail"
+UNKNOWN: CheckStatus = "unknown"
 
 # The checks each rulebook asks of a note. Illinois asks for the service time and duration
 # (000 Q38), case management tied to an ITP goal (000 Q9, Q15, Q82) and a described
@@ -65,7 +67,7 @@ class Check:
     """One documentation check's outcome."""
 
     name: str
-    status: str  # pass | fail | unknown
+    status: CheckStatus
     detail: str
 
 
@@ -74,7 +76,7 @@ def run_checks(
     time: TimeBreakdown,
     *,
     has_start_stop: bool,
-    intervention: str,
+    intervention: CheckStatus,
     intervention_detail: str,
     goal_missing: str | None = None,
     names: tuple[str, ...] = ILLINOIS_CHECKS,

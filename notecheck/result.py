@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from notecheck.labels import LABEL_INFO
 
 CONTRACT_VERSION = "2"
+CheckStatus = Literal["pass", "fail", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class DocumentationCheck:
     """An auditor's documentation check: pass, fail or unknown, and why."""
 
     check: str
-    status: str
+    status: CheckStatus
     detail: str
 
     def to_dict(self) -> dict[str, Any]:

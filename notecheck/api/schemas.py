@@ -1,13 +1,20 @@
-"""Request and response schemas of the HTTP API (separate from the library's dataclasses)."""
+"""Request and response schemas of the HTTP API; the result itself is the library's dataclasses."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 # The result contract's dataclasses serve as the response schema directly (one declaration).
-from notecheck.result import Activity, Section, TimeBreakdown
+from notecheck.result import (
+    Activity,
+    DocumentationCheck,
+    Evidence,
+    RuleFired,
+    Section,
+    TimeBreakdown,
+)
 
 
 class CheckRequest(BaseModel):
@@ -54,43 +61,6 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class EvidenceOut(BaseModel):
-    """A span of the note with its rule."""
-
-    start: int
-    end: int
-    text: str
-    rule_id: str
-    effect: str
-    negated: bool
-    modifiers: list[str]
-    active: bool
-    label: str | None
-    sentence: str
-
-
-class RuleFiredOut(BaseModel):
-    """A rule that matched, with its citation."""
-
-    rule_id: str
-    title: str
-    effect: str
-    citation: str
-    explanation: str
-    source: str
-    label: str | None
-    matches: int
-    active_matches: int
-
-
-class DocumentationOut(BaseModel):
-    """A documentation check."""
-
-    check: str
-    status: Literal["pass", "fail", "unknown"]
-    detail: str
-
-
 class ModelTermOut(BaseModel):
     """A model feature that pushed toward the label."""
 
@@ -110,9 +80,9 @@ class CheckResponse(BaseModel):
     confidence: float
     needs_review: bool
     review_reasons: list[str]
-    evidence: list[EvidenceOut]
-    rules_fired: list[RuleFiredOut]
-    documentation: list[DocumentationOut]
+    evidence: list[Evidence]
+    rules_fired: list[RuleFired]
+    documentation: list[DocumentationCheck]
     hints: list[str]
     sections: list[Section]
     activities: list[Activity]
