@@ -24,7 +24,7 @@ from spacy.tokens import Doc, Span
 
 from notecheck.catalog import RuleCatalog
 from notecheck.labels import NON_BILLABLE
-from notecheck.nlp import SPAN_KEY, active
+from notecheck.nlp import active_spans
 from notecheck.result import Activity as Segment
 from notecheck.result import TimeBreakdown as TimeSplit
 from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text
@@ -34,9 +34,9 @@ UNIT_MINUTES = 15.0
 HALF_UNIT_MINUTES = 7.5
 NON_BILLABLE_KIND = "non-billable"
 NO_KIND = "none"
-# Tokens at which a sentence is split between two activities of different kinds.
 # Rules that say how a contact ended (voicemail, no answer): the time is the failed contact's.
 _OUTCOME_FAMILY = "contact."
+# Tokens at which a sentence is split between two activities of different kinds.
 _CLAUSE_BREAKS = frozenset({",", ";", "and", "then", "while", "after", "before", "-", "–", "—"})
 
 
@@ -130,9 +130,9 @@ def _clauses(
     The sentence is cut at clause breaks (a comma, "then", "and" ...); a clause's kind is that
     of its first hit, since the first hit is the clause's verb ("transported clt to the SSA
     office" is transporting, not a visit to an agency) — unless that hit is a generic cue that
-    names only the channel ("called the cardiology office to move the appt" is scheduling). A clause with no hit joins the one
-    before it (it says more about the same activity: "(20 min)"), and neighbours of one kind
-    join into one activity.
+    names only the channel ("called the cardiology office to move the appt" is scheduling). A
+    clause with no hit joins the one before it (it says more about the same activity: "(20
+    min)"), and neighbours of one kind join into one activity.
     """
     lo_sent, hi_sent = sent
     cuts = [lo_sent]
@@ -142,7 +142,7 @@ def _clauses(
     for lo, hi in zip(cuts, cuts[1:], strict=False):
         if lo >= hi:
             continue
-        first = _clause_kind([(s, k, g) for s, k, g in hits if lo <= s.start < hi])
+        first = _clause_kind([h for h in hits if lo <= h[0].start < hi])
         if clauses and (first is None or first == clauses[-1][2] or clauses[-1][2] is None):
             clauses[-1][1] = hi
             if clauses[-1][2] is None:
@@ -160,8 +160,7 @@ def segments(
     sentences = _activity_sentences(doc, toks)
     starts = [s[0] for s in sentences]
     hits_by_sent: dict[int, list[tuple[Span, str, bool]]] = {}
-    matched = list(doc.spans[SPAN_KEY]) if SPAN_KEY in doc.spans else []
-    on = [s for s in matched if active(s, catalog.by_id[s.id_].discounted_by)]
+    on = active_spans(doc, catalog)
     present = {s.id_ for s in on}
     for span in on:
         rule = catalog.by_id[span.id_]
@@ -228,7 +227,7 @@ def _trailing_time_to_main(
     inside = [m for m in times if m is not total and last.start <= m.start < sent_end + 1]
     # The time must close the sentence: nothing but punctuation after it.
     if not inside or any(
-        ch.isalnum() for ch in _tail(last.text, max(m.end for m in inside) - last.start)
+        ch.isalnum() for ch in last.text[max(m.end for m in inside) - last.start :]
     ):
         return pieces
     if last.kind not in (NON_BILLABLE_KIND, NO_KIND) or any(
@@ -245,10 +244,6 @@ def _trailing_time_to_main(
     moved[main] = replace(pieces[main], minutes=last.minutes)
     moved[-1] = replace(last, minutes=None)
     return moved
-
-
-def _tail(text: str, offset: int) -> str:
-    return text[offset:] if 0 <= offset <= len(text) else ""
 
 
 def _stated_minutes(

@@ -102,30 +102,33 @@ def _print_result(result: Any, text: str, stream: TextIO, *, color: bool) -> Non
     print(f"model {result.model_version} · rules {result.ruleset_version}", file=stream)
 
 
+def _note_text(arg: str) -> str | None:
+    """The note: the argument itself, the text file it names, or stdin for "-" (None: error)."""
+    if arg == "-":
+        raw, source = sys.stdin.buffer.read(), "stdin"
+    elif "\n" not in arg and len(arg) < 4096 and Path(arg).is_file():
+        # "notecheck check note.txt": a path to a note is read, not checked as the note.
+        try:
+            raw, source = Path(arg).read_bytes(), arg
+        except OSError as exc:
+            _err(f"cannot read {arg}: {exc.strerror}")
+            return None
+    else:
+        return arg
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        _err(f"{source} is not valid UTF-8 text")
+        return None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Run ``notecheck check``."""
     from notecheck.engine import Engine, InputError
 
-    source = "stdin"
-    if args.text == "-":
-        raw = sys.stdin.buffer.read()
-    elif "\n" not in args.text and len(args.text) < 4096 and Path(args.text).is_file():
-        # "notecheck check note.txt": a path to a note is read, not checked as the note.
-        source = args.text
-        try:
-            raw = Path(args.text).read_bytes()
-        except OSError as exc:
-            _err(f"cannot read {args.text}: {exc.strerror}")
-            return EXIT_INPUT
-    else:
-        raw = None
-        text = args.text
-    if raw is not None:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            _err(f"{source} is not valid UTF-8 text")
-            return EXIT_INPUT
+    text = _note_text(args.text)
+    if text is None:
+        return EXIT_INPUT
     engine = Engine(args.model_dir)
     try:
         result = engine.check(text, billed_code=args.billed_code, minutes=args.minutes)

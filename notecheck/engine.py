@@ -22,7 +22,7 @@ from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_la
 from notecheck.model import ModelError, TextModel, load_model, make_rows
 from notecheck.nlp import (
     SPAN_KEY,
-    active,
+    active_spans,
     build_nlp,
     catalog_of,
     parse_texts,
@@ -175,15 +175,6 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
     )
 
 
-def active_rules(doc: Doc, catalog: RuleCatalog) -> list[Any]:
-    """The rule of every rule hit that no context modifier or section discounted."""
-    return [
-        catalog.by_id[span.id_]
-        for span in doc.spans[SPAN_KEY]
-        if active(span, catalog.by_id[span.id_].discounted_by)
-    ]
-
-
 def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     """Collect the active rule hits of a parsed note by effect."""
     non_billable: list[str] = []
@@ -192,7 +183,7 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     other: list[str] = []
     cues: dict[str, list[str]] = {}
     excludes: dict[str, list[str]] = {}
-    hits = active_rules(doc, catalog)
+    hits = [catalog.by_id[span.id_] for span in active_spans(doc, catalog)]
     present = {rule.id for rule in hits}
     for rule in hits:
         if rule.unless_met(present):
@@ -317,10 +308,12 @@ class Engine:
     ) -> Result:
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
-        present = {rule.id for rule in active_rules(doc, self.catalog)}
+        counted = active_spans(doc, self.catalog)
+        present = {span.id_ for span in counted}
+        counted_set = set(counted)
         for span in doc.spans[SPAN_KEY]:
             rule = self.catalog.by_id[span.id_]
-            is_active = active(span, rule.discounted_by)
+            is_active = span in counted_set
             modifiers = tuple(span._.nc_modifiers)
             switched_off = rule.unless_met(present) if is_active else None
             if switched_off:

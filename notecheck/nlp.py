@@ -365,6 +365,23 @@ def catalog_of(nlp: Language) -> RuleCatalog:
     return component.catalog
 
 
+_ACTIVE_KEY = "notecheck_active"
+
+
+def active_spans(doc: Doc, catalog: RuleCatalog) -> list[Span]:
+    """The rule matches that count (see ``active``), worked out once per Doc.
+
+    The rule votes, the evidence and the activities all read them.
+    """
+    cached = doc.user_data.get(_ACTIVE_KEY)
+    if cached is not None and cached[0] == catalog.sha256:
+        return list(cached[1])
+    spans = doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ()
+    found = [s for s in spans if active(s, catalog.by_id[s.id_].discounted_by)]
+    doc.user_data[_ACTIVE_KEY] = (catalog.sha256, tuple(found))
+    return found
+
+
 def active(span: Span, discounted_by: Iterable[str]) -> bool:
     """True when the span is in a counting section and no context modifier discounts its rule."""
     if span._.nc_section_modifier is not None:

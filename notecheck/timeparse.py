@@ -46,7 +46,7 @@ _HOUR_UNIT = r"(?:hours?|hrs?|h)"
 _MIN_UNIT = r"(?:minutes?|mins?|m)"
 _MERIDIEM = r"(?:a\.?m\.?|p\.?m\.?)"
 # "10:10a-10:35a": a bare a/p only when it is attached to the digits.
-_CLOCK_MERIDIEM = rf"(?:\s*{_MERIDIEM}|[ap](?![a-z]))"
+_CLOCK_MERIDIEM = rf"(?:{_MERIDIEM}|(?<=\d)[ap](?![a-z]))"
 
 # "1 hr 15 min", "1h15m", "1.5 hrs", "an hour and a half", "half an hour", "90 min", "45m"
 _DURATION_RE = re.compile(
@@ -61,9 +61,9 @@ _DURATION_RE = re.compile(
 # A clock time on each side: "9:00-10:15", "9:45pm - 12:15am", "10-11am", "1:30 to 2:15 PM"
 _RANGE_RE = re.compile(
     r"(?<![\d:./])"
-    rf"(?P<ah>\d{{1,2}})(?::(?P<amin>[0-5]\d))?(?P<amer>{_CLOCK_MERIDIEM})?"
+    rf"(?P<ah>\d{{1,2}})(?::(?P<amin>[0-5]\d))?(?:\s*(?P<amer>{_CLOCK_MERIDIEM}))?"
     r"\s*(?:-|–|—|to|until|till|thru)\s*"
-    rf"(?P<bh>\d{{1,2}})(?::(?P<bmin>[0-5]\d))?(?P<bmer>{_CLOCK_MERIDIEM})?"
+    rf"(?P<bh>\d{{1,2}})(?::(?P<bmin>[0-5]\d))?(?:\s*(?P<bmer>{_CLOCK_MERIDIEM}))?"
     r"(?![\d:])",
     re.IGNORECASE,
 )
@@ -121,7 +121,7 @@ def _clock(hour: str, minute: str | None, meridiem: str | None) -> int | None:
     if meridiem:
         if h > 12 or h == 0:
             return None
-        h = h % 12 + (12 if meridiem.strip().lower().startswith("p") else 0)
+        h = h % 12 + (12 if meridiem.lower().startswith("p") else 0)
     return h * 60 + m
 
 
@@ -151,8 +151,7 @@ def find_ranges(text: str) -> list[TimeMention]:
     found = []
     for match in _RANGE_RE.finditer(text):
         a_colon, b_colon = match["amin"] is not None, match["bmin"] is not None
-        a_mer = match["amer"].strip() if match["amer"] else None
-        b_mer = match["bmer"].strip() if match["bmer"] else None
+        a_mer, b_mer = match["amer"], match["bmer"]
         # "3-4 times", "2-3 weeks" are not clock times: need minutes or am/pm on each side, or
         # "10-11am" (a bare hour before a side with am/pm).
         if not ((a_colon or a_mer or b_mer) and (b_colon or b_mer)):
