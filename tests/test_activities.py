@@ -11,6 +11,11 @@ DHS_NOTE = (
 )
 
 
+def timed(result):
+    """(kind, minutes) of every activity that states its minutes."""
+    return [(a.kind, a.minutes) for a in result.activities if a.minutes]
+
+
 def test_waiting_minutes_are_split_off_the_billable_time(engine):
     result = engine.check(DHS_NOTE, minutes=135)
     time = result.time
@@ -79,8 +84,7 @@ def test_a_closing_time_goes_to_the_intervention_the_sentence_reports(engine):
         "notices were stolen, and requested that the exam be rescheduled (10:15-10:40). "
         "Writer mailed a copy of his change-of-address form to SSA (10:40-10:45). Total 30 min."
     )
-    timed = [(a.kind, a.minutes) for a in result.activities if a.minutes]
-    assert timed == [("CM-MH", 25), ("non-billable", 5)]
+    assert timed(result) == [("CM-MH", 25), ("non-billable", 5)]
     assert result.time.billable_minutes == 25 and result.time.units_supported == 2
 
 
@@ -89,7 +93,7 @@ def test_a_closing_time_stays_with_a_failed_contact(engine):
         "Writer called the landlord and left a VM asking for a call back (2 min)."
     )
     assert result.label == "NON-BILLABLE"
-    assert [(a.kind, a.minutes) for a in result.activities if a.minutes] == [("non-billable", 2)]
+    assert timed(result) == [("non-billable", 2)]
 
 
 def test_a_generic_call_takes_the_kind_of_what_the_call_was_for(engine):
@@ -98,8 +102,7 @@ def test_a_generic_call_takes_the_kind_of_what_the_call_was_for(engine):
         "Writer coached clt on what to say to his boss (11:40-11:55). Writer called the "
         "cardiology office to move the appt to 1pm (11:55-12:00)."
     )
-    timed = [(a.kind, a.minutes) for a in result.activities if a.minutes]
-    assert timed == [("CS-IND", 15), ("non-billable", 5)]
+    assert timed(result) == [("CS-IND", 15), ("non-billable", 5)]
     assert result.time.units_supported == 1
 
 
@@ -123,8 +126,7 @@ def test_a_status_update_to_a_guardian_is_no_case_management_time(engine):
         "status (2:25-2:40). Total 40 min."
     )
     assert result.label == "CM-CCC"
-    timed = [(a.kind, a.minutes) for a in result.activities if a.minutes]
-    assert timed == [("CM-CCC", 25), ("non-billable", 15)]
+    assert timed(result) == [("CM-CCC", 25), ("non-billable", 15)]
     assert result.time.units_supported == 2
 
 

@@ -50,6 +50,16 @@ PRINTOUT = (
     "Writer left two voicemails for clt's landlord.\n\n"
     "Electronically signed by Pat Doe, MHP 11/02/2026 10:01"
 )
+ONE_LINE_EXPORT = (
+    "Service: CM-MH | Location: pharmacy | Start: 8:30 | End: 10:00 | Narrative: Writer drove "
+    "to the pharmacy and waited for the order. | Goal addressed: Clt will take meds as "
+    "prescribed | Next: deliver organizers Mon."
+)
+AGENCY_PRINTOUT = (
+    "SOUTHWEST FAMILY HEALTH & WELLNESS\nClient Progress Note    Printed 05/09/2025 08:12\n"
+    "Progress Note (Case Management)\nDOS 10/14/2025    Start 14:00    End 14:50\n"
+    "Writer called the clinic.\nCLIENT NO SHOW"
+)
 
 
 @pytest.mark.parametrize(
@@ -77,27 +87,6 @@ PRINTOUT = (
         (PRINTOUT, "Start Time", "header"),
         (PRINTOUT, "left two voicemails", "activity"),
         (PRINTOUT, "Pat Doe", "header"),
-    ],
-)
-def test_section_kind_in_each_format(text, phrase, kind):
-    assert kind_of(text, phrase) == kind
-
-
-ONE_LINE_EXPORT = (
-    "Service: CM-MH | Location: pharmacy | Start: 8:30 | End: 10:00 | Narrative: Writer drove "
-    "to the pharmacy and waited for the order. | Goal addressed: Clt will take meds as "
-    "prescribed | Next: deliver organizers Mon."
-)
-AGENCY_PRINTOUT = (
-    "SOUTHWEST FAMILY HEALTH & WELLNESS\nClient Progress Note    Printed 05/09/2025 08:12\n"
-    "Progress Note (Case Management)\nDOS 10/14/2025    Start 14:00    End 14:50\n"
-    "Writer called the clinic.\nCLIENT NO SHOW"
-)
-
-
-@pytest.mark.parametrize(
-    "text, phrase, kind",
-    [
         (ONE_LINE_EXPORT, "CM-MH", "header"),
         (ONE_LINE_EXPORT, "Location: pharmacy", "header"),
         (ONE_LINE_EXPORT, "drove to the pharmacy", "activity"),
@@ -111,7 +100,7 @@ AGENCY_PRINTOUT = (
         (AGENCY_PRINTOUT, "CLIENT NO SHOW", "activity"),  # capitals alone are no agency name
     ],
 )
-def test_field_exports_and_print_out_headers(text, phrase, kind):
+def test_section_kind_in_each_format(text, phrase, kind):
     assert kind_of(text, phrase) == kind
 
 
