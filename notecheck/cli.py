@@ -102,11 +102,21 @@ def _print_result(result: Any, text: str, stream: TextIO, *, color: bool) -> Non
     print(f"model {result.model_version} · rules {result.ruleset_version}", file=stream)
 
 
+def _names_a_file(arg: str) -> bool:
+    """True when ``arg`` is the path of an existing file (a one-line note is too long for one)."""
+    if "\n" in arg or len(arg) > 4096:
+        return False
+    try:
+        return Path(arg).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or a NUL byte
+        return False
+
+
 def _note_text(arg: str) -> str | None:
     """The note: the argument itself, the text file it names, or stdin for "-" (None: error)."""
     if arg == "-":
         raw, source = sys.stdin.buffer.read(), "stdin"
-    elif "\n" not in arg and len(arg) < 4096 and Path(arg).is_file():
+    elif _names_a_file(arg):
         # "notecheck check note.txt": a path to a note is read, not checked as the note.
         try:
             raw, source = Path(arg).read_bytes(), arg

@@ -280,6 +280,15 @@ FALSE_HITS = [
     ("Went over who drives him on d/c day.", "transport.transporting"),
     ("In the waiting room writer had clt practice box breathing.", "transport.waiting"),
     ("Writer asked that notices come by mail w/ a copy to the agency.", "clerical.mailing"),
+    ("Writer met clt at the SSA office on Main (10:00).", "cm.agency_contact"),
+    (
+        "At the window writer prompted clt to request the overpayment waiver form herself.",
+        "cm.advocacy",
+    ),
+    (
+        "At the window writer prompted clt to request the overpayment waiver form herself.",
+        "cm.prior_authorization",
+    ),
     # the client's response is not what staff did
     (
         "I: Writer drove clt and mom home (20 min).\nR: Clt spoke for herself 3 times.",

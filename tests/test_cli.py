@@ -32,6 +32,13 @@ def test_check_reads_a_note_from_a_file_path(tmp_path, capsys):
     assert data["label"] == "NON-BILLABLE" and data["time"]["total_minutes"] == 60
 
 
+def test_check_a_long_one_line_note_is_the_note_not_a_path(capsys):
+    # Longer than a file name may be: asking the file system must not end in a traceback.
+    note = "Writer drove clt to the SSA office and waited in the lobby (35 min). " * 5
+    assert main(["check", note.strip(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "NON-BILLABLE"
+
+
 def test_check_a_file_that_is_not_utf8_exits_2(tmp_path, capsys):
     note = tmp_path / "note.txt"
     note.write_bytes(b"Clt\x92s ride to the clinic")
