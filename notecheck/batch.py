@@ -25,7 +25,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from notecheck.labels import BILLABLE_LABELS, CM_CCC, CM_MH, CM_TLA, LABELS, NON_BILLABLE
+from notecheck.labels import BILLABLE_LABELS, CM_CCC, LABELS, NON_BILLABLE
+from notecheck.services import default_service_rules
 
 if TYPE_CHECKING:
     # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
@@ -42,6 +43,7 @@ FIELDS = (
     "end_time",
     "minutes",
     "billed_code",
+    "staff_level",
     "text",
 )
 IDENTITY_FIELDS = FIELDS[:6]  # note_id … end_time: echoed back so rows can be matched up
@@ -49,6 +51,7 @@ OUTPUT_COLUMNS = (
     "row",
     *IDENTITY_FIELDS,
     "billed_code",
+    "staff_level",
     "status",
     "error",
     "label",
@@ -67,9 +70,6 @@ OUTPUT_COLUMNS = (
     "documentation_failures",
     "model_version",
 )
-#: Annual caps per client per calendar year, in hours (000 Q3, Q13, Q25, Q46, Q66).
-TLA_CAP_HOURS = 40.0
-CM_CAP_HOURS = 240.0
 NEAR_CAP_SHARE = 0.9
 MAX_REPORTED_ITEMS = 500  # per finding list in the report; the output file has every row
 DEFAULT_CHUNK = 256
@@ -228,6 +228,7 @@ class Prepared:
     text: str | None = None
     billed_code: str | None = None
     minutes: float | None = None
+    staff_level: str | None = None
     service_date: date | None = None
     start_min: int | None = None
     end_min: int | None = None
@@ -247,8 +248,8 @@ def prepare(row: Row) -> Prepared:
         end = parse_clock(f.get("end_time"), "end_time")
         if start is not None and end is not None and end <= start:
             raise ValueError("end_time is not after start_time")
-        text, billed_code, minutes = validate_input(
-            f.get("text"), f.get("billed_code"), f.get("minutes")
+        text, billed_code, minutes, staff_level = validate_input(
+            f.get("text"), f.get("billed_code"), f.get("minutes"), f.get("staff_level")
         )
     except InputError as exc:
         return Prepared(row, error=f"{exc.code}: {exc.message}")
@@ -258,7 +259,7 @@ def prepare(row: Row) -> Prepared:
         minutes = float(end - start)
     if end is None and start is not None and minutes is not None:
         end = start + int(round(minutes))
-    return Prepared(row, text, billed_code, minutes, service_date, start, end)
+    return Prepared(row, text, billed_code, minutes, staff_level, service_date, start, end)
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -335,7 +336,12 @@ def score_stream(
 
     def payload(chunk: list[Prepared]) -> list[dict[str, Any]]:
         return [
-            {"text": p.text, "billed_code": p.billed_code, "minutes": p.minutes}
+            {
+                "text": p.text,
+                "billed_code": p.billed_code,
+                "minutes": p.minutes,
+                "staff_level": p.staff_level,
+            }
             for p in chunk
             if p.error is None
         ]
@@ -413,6 +419,10 @@ def record(conn: sqlite3.Connection, p: Prepared, outcome: dict[str, Any]) -> No
     )
 
 
+def _caps_title() -> str:
+    return "; ".join(f"{' + '.join(c.codes)} {c.hours:g} h" for c in default_service_rules().caps)
+
+
 def _str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
@@ -472,7 +482,12 @@ def _window(start: int | None, end: int | None) -> str:
 def find_caps(
     conn: sqlite3.Connection, clients_years: set[tuple[str, int]]
 ) -> list[dict[str, Any]]:
-    """Clients nearing or over the annual caps: CM-TLA 40 h; CM-MH + CM-CCC 240 h."""
+    """Clients nearing or over the annual caps of ``rules/services.toml`` (000 Q46).
+
+    A cap counts the hours of every service code under it: CM-TLA 40 h; CM-MH, CM-CCC and
+    CM-LOCUS together 240 h.
+    """
+    caps = default_service_rules().caps
     findings = []
     for client_id, year in sorted(clients_years):
         totals = dict(
@@ -482,27 +497,20 @@ def find_caps(
                 (client_id, year),
             ).fetchall()
         )
-        for name, codes, cap, citation in (
-            ("CM-TLA", (CM_TLA,), TLA_CAP_HOURS, "000_7327f7de9bed1889.txt#Q3, Q13, Q26"),
-            (
-                "CM-MH + CM-CCC",
-                (CM_MH, CM_CCC),
-                CM_CAP_HOURS,
-                "000_7327f7de9bed1889.txt#Q13, Q25, Q66",
-            ),
-        ):
-            hours = sum((totals.get(c) or 0.0) for c in codes) / 60.0
-            if hours >= cap * NEAR_CAP_SHARE:
+        for cap in caps:
+            hours = sum((totals.get(c) or 0.0) for c in cap.codes) / 60.0
+            if hours >= cap.hours * NEAR_CAP_SHARE:
+                name = " + ".join(cap.codes)
                 findings.append(
                     {
-                        "kind": "cap_exceeded" if hours > cap else "cap_near",
+                        "kind": "cap_exceeded" if hours > cap.hours else "cap_near",
                         "client_id": client_id,
                         "year": year,
                         "service": name,
                         "hours": round(hours, 2),
-                        "cap_hours": cap,
-                        "citation": citation,
-                        "message": f"{name}: {hours:.1f} of {cap:.0f} hours used in {year}.",
+                        "cap_hours": cap.hours,
+                        "citation": ", ".join(cap.citations),
+                        "message": f"{name}: {hours:.1f} of {cap.hours:g} hours used in {year}.",
                     }
                 )
     return findings
@@ -716,7 +724,7 @@ th, td {{ border-bottom: 1px solid #e3e7eb; padding: .3rem .5rem; text-align: le
 {table(["row", "note id", "staff", "billed", "note supports", "non-billable flags"], mismatch_rows)}
 <h2>Time overlaps (000 Q1; CCC billed twice: Q40, Q56)</h2>
 {table(["kind", "client", "date", "staff", "windows", "notes", "source"], overlap_rows)}
-<h2>Annual caps (CM-TLA 40 h; CM-MH + CM-CCC 240 h per client per year)</h2>
+<h2>Annual caps ({_caps_title()} per client per year)</h2>
 {table(["kind", "client", "year", "service", "hours", "cap", "source"], cap_rows)}
 <h2>Most-fired rules</h2>
 {table(["rule", "notes"], summary["top_rules"])}
@@ -789,6 +797,7 @@ class Writer:
             "row": p.row.number,
             **{k: _str(f.get(k)) for k in IDENTITY_FIELDS},
             "billed_code": p.billed_code or _str(f.get("billed_code")),
+            "staff_level": p.staff_level or _str(f.get("staff_level")),
         }
         if isinstance(outcome, dict):
             row.update({"status": "ok", "error": None, **outcome})

@@ -141,7 +141,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     engine = Engine(args.model_dir)
     try:
-        result = engine.check(text, billed_code=args.billed_code, minutes=args.minutes)
+        result = engine.check(
+            text, billed_code=args.billed_code, minutes=args.minutes, staff_level=args.staff_level
+        )
     except InputError as exc:
         _err(f"{exc.code}: {exc.message}")
         return EXIT_INPUT
@@ -289,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--billed-code", help="the code the note was billed as (CM-MH, CS-IND, ...)")
     p.add_argument("--minutes", type=float, help="minutes billed, if not stated in the note")
+    p.add_argument(
+        "--staff-level",
+        help="the writer's Rule 132 staff level (RSA, MHP, QMHP, LPHA): checks 000 Q61",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON result contract")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours on a terminal")
     p.add_argument("--model-dir", help="model directory (default: the shipped model)")

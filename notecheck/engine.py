@@ -6,9 +6,9 @@ import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -17,7 +17,7 @@ from spacy.tokens import Doc
 from notecheck.activities import NON_BILLABLE_KIND, segments, time_split
 from notecheck.catalog import RuleCatalog
 from notecheck.decision import Decision, RuleVotes, decide
-from notecheck.documentation import FAIL, PASS, UNKNOWN, run_checks
+from notecheck.documentation import FAIL, PASS, UNKNOWN, Check, run_checks
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_label
 from notecheck.model import ModelError, TextModel, load_model, make_rows
 from notecheck.nlp import (
@@ -38,7 +38,8 @@ from notecheck.result import (
     TimeBreakdown,
 )
 from notecheck.sections import SECTIONS_KEY, SectionRules, doc_text
-from notecheck.seeds import describe
+from notecheck.seeds import describe, short_citation
+from notecheck.services import ServiceRules, default_service_rules
 from notecheck.timeparse import find_times, note_time
 
 MAX_TEXT_CHARS = 20_000
@@ -96,11 +97,21 @@ def _clean_text(text: Any) -> str:
     return text
 
 
+class NoteInput(NamedTuple):
+    """One note's inputs after validation."""
+
+    text: str
+    billed_code: str | None = None
+    minutes: float | None = None
+    staff_level: str | None = None
+
+
 def validate_input(
-    text: Any, billed_code: Any = None, minutes: Any = None
-) -> tuple[str, str | None, float | None]:
+    text: Any, billed_code: Any = None, minutes: Any = None, staff_level: Any = None
+) -> NoteInput:
     """Check one note's inputs; returns them normalized or raises ``InputError``."""
     clean = _clean_text(text)
+    services = default_service_rules()
     code = None
     if billed_code is not None and billed_code != "":
         if not isinstance(billed_code, str):
@@ -108,10 +119,14 @@ def validate_input(
         try:
             code = normalize_label(billed_code)
         except ValueError:
-            raise InputError(
-                "unknown_billed_code",
-                f"unknown billed_code; expected one of {', '.join(LABELS)}",
-            ) from None
+            code = next(
+                (c for c in services.billed_codes if c == billed_code.strip().upper()), None
+            )
+            if code is None:
+                raise InputError(
+                    "unknown_billed_code",
+                    f"unknown billed_code; expected one of {', '.join(services.billed_codes)}",
+                ) from None
     mins = None
     if minutes is not None and minutes != "":
         try:
@@ -120,7 +135,15 @@ def validate_input(
             raise InputError("invalid_minutes", "minutes must be a number") from None
         if isinstance(minutes, bool) or not 0 < mins <= MAX_MINUTES or mins != mins:
             raise InputError("invalid_minutes", f"minutes must be between 0 and {MAX_MINUTES}")
-    return clean, code, mins
+    level = None
+    if staff_level is not None and staff_level != "":
+        level = services.staff_level(staff_level) if isinstance(staff_level, str) else None
+        if level is None:
+            raise InputError(
+                "unknown_staff_level",
+                f"unknown staff_level; expected one of {', '.join(services.levels)}",
+            )
+    return NoteInput(clean, code, mins, level)
 
 
 @dataclass(frozen=True)
@@ -232,6 +255,7 @@ class Engine:
         self.catalog = catalog_of(self.nlp)
         self._modifier_titles = {m.name: m.title for m in self.catalog.context.modifiers}
         self.sections = section_rules_of(self.nlp)
+        self.services: ServiceRules = default_service_rules()
         # ``model`` lets evaluation run a freshly fitted model through the same engine.
         self.model: TextModel = model if model is not None else load_model(model_dir)
         trained_on = self.model.meta.get("ruleset_sha256")
@@ -264,10 +288,8 @@ class Engine:
         """Run the spaCy pipeline (tokens, lemmas, sentences, rule spans)."""
         return parse_texts(self.nlp, texts, batch_size=batch_size)
 
-    def _results(
-        self, items: list[tuple[str, str | None, float | None]], batch_size: int
-    ) -> list[Result]:
-        texts = [item[0] for item in items]
+    def _results(self, items: list[NoteInput], batch_size: int) -> list[Result]:
+        texts = [item.text for item in items]
         docs = list(self.parse(texts, batch_size=batch_size))
         model_input = self.model.meta.get("model_input", "full")
         if model_input == "full":
@@ -289,23 +311,22 @@ class Engine:
             decisions.append(decide(doc.cats, doc_votes, has_activity=bool(seen.strip())))
         terms = self.model.top_terms_features(features, [d.label for d in decisions])
         return [
-            self._build_result(text, doc, probs, decision, doc_votes, term_list, billed, minutes)
-            for (text, billed, minutes), doc, probs, decision, doc_votes, term_list in zip(
+            self._build_result(item, doc, probs, decision, doc_votes, term_list)
+            for item, doc, probs, decision, doc_votes, term_list in zip(
                 items, docs, probabilities, decisions, votes, terms, strict=True
             )
         ]
 
     def _build_result(
         self,
-        text: str,
+        item: NoteInput,
         doc: Doc,
         probs: np.ndarray,
         decision: Decision,
         votes: RuleVotes,
         terms: list[Any],
-        billed_code: str | None,
-        minutes: float | None,
     ) -> Result:
+        text, billed_code, minutes = item.text, item.billed_code, item.minutes
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
         counted = active_spans(doc, self.catalog)
@@ -358,6 +379,16 @@ class Engine:
         stated = note_time(text, mentions)
         activities = segments(doc, self.catalog, mentions, stated.total_mention)
         time = time_split(decision.label, activities, stated, minutes)
+        if billed_code and self.services.unclassified(billed_code):
+            # A code the engine does not classify (CM-LOCUS) is not judged from the note's
+            # words, so neither are its units.
+            time = replace(
+                time,
+                units_supported=None,
+                units_at_risk=None,
+                explanation=f"{billed_code} is not judged from the note; its units are not "
+                "counted here.",
+            )
         has_cue = any(votes.cues.values())
         if has_cue:
             intervention, detail = (
@@ -382,8 +413,17 @@ class Engine:
             goal_missing=_goal_missing(votes, self.catalog),
             label=decision.label,
         )
-        hints = list(_hints(decision.label, votes, billed_code, activities, time, self.catalog))
+        staff = _staff_check(self.services, billed_code or decision.label, item.staff_level)
+        if staff is not None:
+            checks.append(staff)
+        hints = list(
+            _hints(
+                decision.label, votes, billed_code, activities, time, self.catalog, self.services
+            )
+        )
         review_reasons = decision.review_reasons
+        if staff is not None and staff.status == FAIL:
+            review_reasons = (*review_reasons, staff.detail)
         if time.split == "unknown":
             review_reasons = (
                 *review_reasons,
@@ -405,7 +445,7 @@ class Engine:
             minutes=time.total_minutes,
             units=time.units_supported,
             billed_code=billed_code,
-            billed_code_matches=None if billed_code is None else billed_code == decision.label,
+            billed_code_matches=_billed_code_matches(self.services, billed_code, decision.label),
             model_version=self.model_version,
             ruleset_version=self.ruleset_version,
             sections=self._sections(doc),
@@ -434,10 +474,19 @@ class Engine:
     # -- public -----------------------------------------------------------------------------
 
     def check(
-        self, text: str, *, billed_code: str | None = None, minutes: float | None = None
+        self,
+        text: str,
+        *,
+        billed_code: str | None = None,
+        minutes: float | None = None,
+        staff_level: str | None = None,
     ) -> Result:
-        """Classify one note. Raises ``InputError`` for bad input."""
-        item = validate_input(text, billed_code, minutes)
+        """Classify one note. Raises ``InputError`` for bad input.
+
+        ``staff_level`` (RSA, MHP, QMHP, LPHA) adds the ``staff_qualified`` check: the billed
+        service, or the label when nothing is billed, must be one that level may provide.
+        """
+        item = validate_input(text, billed_code, minutes, staff_level)
         return self._results([item], batch_size=1)[0]
 
     def check_many(
@@ -448,8 +497,9 @@ class Engine:
     ) -> Iterator[Result | CheckError]:
         """Classify many notes, streaming, in input order.
 
-        Each item is a string or a mapping with ``text`` and optional ``billed_code`` and
-        ``minutes``. A bad item yields a ``CheckError`` in its place; nothing is dropped.
+        Each item is a string or a mapping with ``text`` and optional ``billed_code``,
+        ``minutes`` and ``staff_level``. A bad item yields a ``CheckError`` in its place;
+        nothing is dropped.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -466,13 +516,16 @@ class Engine:
         self, chunk: list[str | Mapping[str, Any]], batch_size: int
     ) -> list[Result | CheckError]:
         out: list[Result | CheckError | None] = [None] * len(chunk)
-        valid: list[tuple[str, str | None, float | None]] = []
+        valid: list[NoteInput] = []
         positions: list[int] = []
         for i, note in enumerate(chunk):
             try:
                 if isinstance(note, Mapping):
                     item = validate_input(
-                        note.get("text"), note.get("billed_code"), note.get("minutes")
+                        note.get("text"),
+                        note.get("billed_code"),
+                        note.get("minutes"),
+                        note.get("staff_level"),
                     )
                 else:
                     item = validate_input(note)
@@ -515,11 +568,49 @@ def _evidence_sentence(
     return f"{where} → {meaning}: {rule.title}, {first}"
 
 
+def _staff_check(services: ServiceRules, code: str, level: str | None) -> Check | None:
+    """000 Q61: the service must be one the staff member's level may provide."""
+    if level is None:
+        return None
+    allowed = services.staff_allowed(code, level)
+    if allowed is None:
+        return None
+    service = services.services[code]
+    where = short_citation(service.citations[0])
+    if allowed:
+        return Check(
+            "staff_qualified",
+            PASS,
+            f"{code} may be provided by an {level} (at least {service.min_staff}, {where}).",
+        )
+    return Check(
+        "staff_qualified",
+        FAIL,
+        f"{code} must be provided by at least an {service.min_staff} ({where}); "
+        f"the staff level given is {level}.",
+    )
+
+
+def _billed_code_matches(
+    services: ServiceRules, billed_code: str | None, label: str
+) -> bool | None:
+    """Whether the billed code is the label.
+
+    None when nothing is billed, or for a code the engine does not classify (CM-LOCUS is
+    billed as an event, not read from the note).
+    """
+    if billed_code is None:
+        return None
+    if services.unclassified(billed_code):
+        return None
+    return billed_code == label
+
+
 def _goal_missing(votes: RuleVotes, catalog: Any) -> str | None:
     """The reason to fail ``goal_named`` when the note says the ITP has no goal for the need."""
     if "itp.no_objective" in votes.non_billable:
         rule = catalog.by_id["itp.no_objective"]
-        return f"{rule.title} ({rule.citations[0].replace('.txt#', ' ')})."
+        return f"{rule.title} ({short_citation(rule.citations[0])})."
     return None
 
 
@@ -570,8 +661,12 @@ def _hints(
     activities: list[Activity],
     time: TimeBreakdown,
     catalog: RuleCatalog,
+    services: ServiceRules,
 ) -> Iterator[str]:
-    if label == NON_BILLABLE and votes.decisive:
+    unclassified = services.unclassified(billed_code)
+    if unclassified:
+        pass  # billed as a service the engine does not judge: no advice about the label
+    elif label == NON_BILLABLE and votes.decisive:
         # A rule the seed states without exception says what to do instead (ACT, amend the ITP).
         for rule_id in dict.fromkeys(votes.decisive):
             yield catalog.by_id[rule_id].explanation
@@ -599,7 +694,18 @@ def _hints(
             f"{time.units_at_risk} of {time.units_billed} unit(s) are at risk: the note supports "
             f"{time.units_supported}."
         )
-    if billed_code is not None and billed_code != label:
+    if unclassified:
+        cap = services.cap_of(billed_code)
+        yield (
+            f"Billed as {billed_code}, a service notecheck does not judge from the note's words"
+            + (
+                f"; its hours count toward the {cap.hours:g}-hour {cap.name} cap "
+                f"({short_citation(cap.citations[0])})."
+                if cap
+                else "."
+            )
+        )
+    elif billed_code is not None and billed_code != label:
         yield f"Billed as {billed_code}, but the note reads as {label}."
 
 
@@ -617,9 +723,17 @@ def default_engine() -> Engine:
     return _default_engine
 
 
-def check(text: str, *, billed_code: str | None = None, minutes: float | None = None) -> Result:
+def check(
+    text: str,
+    *,
+    billed_code: str | None = None,
+    minutes: float | None = None,
+    staff_level: str | None = None,
+) -> Result:
     """Classify one progress note with the shipped model. See ``Engine.check``."""
-    return default_engine().check(text, billed_code=billed_code, minutes=minutes)
+    return default_engine().check(
+        text, billed_code=billed_code, minutes=minutes, staff_level=staff_level
+    )
 
 
 def check_many(

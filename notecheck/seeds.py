@@ -78,6 +78,12 @@ def parse_citation(citation: str) -> tuple[str, str]:
     return file_name, anchor
 
 
+def short_citation(citation: str) -> str:
+    """The form reviewers quote: ``000_7327f7de9bed1889.txt#Q61`` -> ``000 Q61``."""
+    file_name, _, anchor = citation.partition("#")
+    return f"{file_name.split('_', 1)[0]} {anchor}".strip()
+
+
 def seeds_dir() -> Path | None:
     """Locate the seed documents: ``$NOTECHECK_SEEDS_DIR`` or ``../shared/seeds`` of the repo."""
     env = os.environ.get("NOTECHECK_SEEDS_DIR")

@@ -101,6 +101,8 @@ def test_batch_over_the_limit_is_413(client):
         ({"text": 5}, 422, "invalid_request"),
         ({"text": "Faxed ROI", "billed_code": "T1017"}, 422, "unknown_billed_code"),
         ({"text": "Faxed ROI", "minutes": -1}, 422, "invalid_request"),
+        ({"text": "Faxed ROI", "staff_level": "intern"}, 422, "unknown_staff_level"),
+        ({"text": "Faxed ROI", "staff_level": 3}, 422, "invalid_request"),
         ({"text": "Faxed ROI", "colour": "red"}, 422, "invalid_request"),
         ({}, 422, "invalid_request"),
         ({"notes": []}, 422, "invalid_request"),
@@ -219,3 +221,17 @@ def test_every_rule_fired_carries_its_readable_source(client):
     fired = {f["rule_id"]: f for f in r.json()["rules_fired"]}
     assert fired["transport.waiting"]["source"] == "Illinois, Rule 132 Q&A, question 8 (line 131)"
     assert all(f["source"].startswith("Illinois, ") for f in fired.values())
+
+
+def test_staff_level_adds_the_q61_check_in_check_and_batch(client):
+    tla = "Met w/ clt and the unit SW to plan his d/c to the Elm St CILA on 5/2. 40 min."
+    one = post(client, "/v1/check", {"text": tla, "staff_level": "RSA"}).json()
+    (staff,) = [c for c in one["documentation"] if c["check"] == "staff_qualified"]
+    assert one["label"] == "CM-TLA" and staff["status"] == "fail" and "Q61" in staff["detail"]
+    many = post(
+        client,
+        "/v1/check/batch",
+        {"notes": [{"text": tla, "staff_level": "MHP"}, {"text": tla, "staff_level": "??"}]},
+    ).json()["results"]
+    (ok,) = [c for c in many[0]["documentation"] if c["check"] == "staff_qualified"]
+    assert ok["status"] == "pass" and many[1]["error"]["code"] == "unknown_staff_level"

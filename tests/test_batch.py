@@ -253,3 +253,37 @@ def test_without_an_override_the_ledger_path_is_per_user(monkeypatch):
     path = default_ledger_path()
     assert path.name == "ledger.sqlite"
     assert path.parent == platformdirs.user_data_path("notecheck", appauthor=False)
+
+
+def test_locus_hours_count_toward_the_240_hour_case_management_cap(tmp_path):
+    # 000 Q46: 220 h of CM-MH + 40 h of CM-LOCUS for one client = 260 h of "all other case
+    # management": over the cap only because LOCUS counts.
+    rows = [HEADER] + [
+        f"m{k},cz,s1,2026-{k + 1:02d}-12,,,{20 * 60},CM-MH,Advocated w/ SSA for clt present"
+        for k in range(11)
+    ]
+    rows += [f"l{k},cz,s1,2026-12-0{k + 1},,,{20 * 60},CM-LOCUS,Did the LOCUS" for k in range(2)]
+    summary, out = run(
+        write(tmp_path, "c.csv", ("\n".join(rows) + "\n").encode()), tmp_path / "l.sqlite"
+    )
+    (cap,) = summary["caps"]
+    assert cap["kind"] == "cap_exceeded" and cap["hours"] == 260
+    assert "CM-LOCUS" in cap["service"] and "Q46" in cap["citation"]
+    locus = [r for r in csv_rows(out) if r["note_id"] == "l1"][0]
+    assert locus["status"] == "ok" and locus["billed_code"] == "CM-LOCUS"
+    assert locus["billed_code_matches"] == ""
+
+
+def test_a_staff_level_column_checks_q61_per_row(tmp_path):
+    body = (
+        HEADER.replace("billed_code,text", "billed_code,staff_level,text") + "\n"
+        "a1,c1,s1,2026-11-02,,,40,CM-TLA,RSA,Met w/ clt and unit SW to plan d/c to the CILA\n"
+        "a2,c1,s2,2026-11-03,,,40,CM-TLA,MHP,Met w/ clt and unit SW to plan d/c to the CILA\n"
+        "a3,c1,s2,2026-11-04,,,40,CM-TLA,janitor,Met w/ clt and unit SW to plan d/c to the CILA\n"
+    )
+    _, out = run(write(tmp_path, "s.csv", body.encode()), tmp_path / "l.sqlite")
+    rows = {r["note_id"]: r for r in csv_rows(out)}
+    assert "staff_qualified" in rows["a1"]["documentation_failures"]
+    assert rows["a1"]["staff_level"] == "RSA"
+    assert "staff_qualified" not in rows["a2"]["documentation_failures"]
+    assert rows["a3"]["status"] == "error" and "unknown_staff_level" in rows["a3"]["error"]

@@ -116,3 +116,49 @@ def test_every_illinois_rule_cites_an_illinois_passage_first():
     assert all(c.startswith("000_7327f7de9bed1889.txt#") for c in leading.values()), {
         k: v for k, v in leading.items() if not v.startswith("000_")
     }
+
+
+def _services(**change):
+    import tomllib
+    from importlib import resources
+
+    raw = tomllib.loads(
+        resources.files("notecheck.rules").joinpath("services.toml").read_text("utf-8")
+    )
+    for n, item in enumerate(raw["services"]):
+        if item["code"] == "CM-TLA":
+            raw["services"][n] = {**item, **change}
+    return raw
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"min_staff": "intern"}, "min_staff 'intern' is not a staff level"),
+        ({"cap": "weekly"}, "cap 'weekly' is not one of the [[caps]]"),
+        ({"code": "CM-XYZ"}, "CM-XYZ is classified but is not one of"),
+        ({"citations": ["000_7327f7de9bed1889.txt#Q999"]}, "Q999"),
+        ({"colour": "red"}, "unknown key(s) ['colour']"),
+    ],
+)
+def test_a_bad_service_entry_is_refused_at_load(change, message):
+    from notecheck.services import parse_service_rules
+
+    with pytest.raises(CatalogError) as info:
+        parse_service_rules(_services(**change))
+    assert message in str(info.value)
+
+
+def test_the_shipped_services_say_q61_and_q46():
+    from notecheck.services import default_service_rules
+
+    services = default_service_rules()
+    assert services.services["CM-TLA"].min_staff == "MHP"
+    assert services.staff_allowed("CM-TLA", "RSA") is False
+    assert services.staff_allowed("CM-MH", "RSA") is True
+    assert services.staff_allowed("CS-IND", "RSA") is None
+    by_name = {cap.name: cap for cap in services.caps}
+    assert by_name["case management"].hours == 240
+    assert set(by_name["case management"].codes) == {"CM-MH", "CM-CCC", "CM-LOCUS"}
+    assert by_name["transition linkage and aftercare"].codes == ("CM-TLA",)
+    assert services.billed_codes[-1] == "CM-LOCUS"

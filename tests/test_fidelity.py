@@ -226,3 +226,65 @@ def test_a_decisive_rule_says_what_to_do_instead(engine):
     )
     assert result.label == "NON-BILLABLE"
     assert any("billed as ACT" in hint and "Q43" in hint for hint in result.hints)
+
+
+# 000 Q61: CM-TLA is provided by at least an MHP; CM-MH and CM-CCC by at least an RSA, and any
+# higher level may always provide them. Three wordings of a TLA contact, each written by an RSA.
+Q61_TLA_WORDINGS = [
+    "Met w/ clt and the unit SW at Alton MHC to plan his d/c to the Elm St CILA on 5/2; set up "
+    "the pre-placement visit for 4/28. 40 min.",
+    "Writer called the CILA house manager with the hospital social worker on speaker to plan "
+    "clt's move-in date and the meds he brings from the unit. 30 min.",
+    "Post-placement visit at clt's new supervised apartment, 2 days after his discharge from "
+    "Chester MHC: reviewed the move, his keys and the house rules with him and staff. 45 min.",
+]
+
+
+@pytest.mark.parametrize("text", Q61_TLA_WORDINGS)
+def test_q61_tla_written_by_an_rsa_fails_the_staff_check(engine, text):
+    result = engine.check(text, staff_level="RSA")
+    assert result.label == "CM-TLA"
+    staff = next(c for c in result.documentation if c.check == "staff_qualified")
+    assert staff.status == "fail" and "at least an MHP" in staff.detail and "Q61" in staff.detail
+    assert result.needs_review and any("at least an MHP" in r for r in result.review_reasons)
+
+
+@pytest.mark.parametrize("level", ["MHP", "qmhp", "Licensed Practitioner of the Healing Arts"])
+def test_q61_an_mhp_or_any_higher_level_may_provide_tla(engine, level):
+    result = engine.check(Q61_TLA_WORDINGS[0], staff_level=level)
+    staff = next(c for c in result.documentation if c.check == "staff_qualified")
+    assert staff.status == "pass"
+
+
+def test_q61_an_rsa_may_provide_cm_mh_and_no_level_means_no_check(engine):
+    text = "Called SSA with clt present and advocated for a hold on the overpayment. 25 min."
+    staff = [c for c in engine.check(text, staff_level="RSA").documentation]
+    assert [c.status for c in staff if c.check == "staff_qualified"] == ["pass"]
+    assert all(c.check != "staff_qualified" for c in engine.check(text).documentation)
+
+
+def test_q61_an_unknown_staff_level_is_an_input_error(engine):
+    from notecheck.engine import InputError
+
+    with pytest.raises(InputError) as info:
+        engine.check("Called SSA with clt present. 25 min.", staff_level="intern")
+    assert info.value.code == "unknown_staff_level"
+
+
+# 000 Q46: "all other case management services" share the 240-hour cap — CM-LOCUS included. The
+# engine accepts CM-LOCUS as a billed code and never judges it from the note's words.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Completed the LOCUS with clt at the office; composite score 17, level 3. 30 min.",
+        "LOCUS reassessment done w/ clt after his hospital stay; scores reviewed with him. 45 min.",
+        "Administered the LOCUS to clt for her annual re-registration. 20 min.",
+    ],
+)
+def test_q46_a_locus_claim_is_accepted_and_not_judged(engine, text):
+    result = engine.check(text, billed_code="cm-locus")
+    assert result.billed_code == "CM-LOCUS"
+    assert result.billed_code_matches is None
+    assert result.time.units_supported is None and result.time.units_at_risk is None
+    assert any("240-hour case management cap" in h and "Q46" in h for h in result.hints)
+    assert not any("no unit is supported" in r for r in result.review_reasons)

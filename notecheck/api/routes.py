@@ -119,7 +119,12 @@ def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
         raise ApiError(413, "text_too_long", f"text over {limit} characters")
     try:
         with request.app.state.engine_lock:
-            result = engine.check(body.text, billed_code=body.billed_code, minutes=body.minutes)
+            result = engine.check(
+                body.text,
+                billed_code=body.billed_code,
+                minutes=body.minutes,
+                staff_level=body.staff_level,
+            )
     except InputError as exc:
         raise ApiError(*_input_error(exc)) from None
     return {**result.to_dict(), "note_id": body.note_id}
@@ -166,7 +171,12 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
         outcomes = list(
             engine.check_many(
                 [
-                    {"text": it.text, "billed_code": it.billed_code, "minutes": it.minutes}
+                    {
+                        "text": it.text,
+                        "billed_code": it.billed_code,
+                        "minutes": it.minutes,
+                        "staff_level": it.staff_level,
+                    }
                     for _, it in valid
                 ]
             )

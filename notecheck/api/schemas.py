@@ -29,10 +29,18 @@ class CheckRequest(BaseModel):
 
     text: StrictStr = Field(description="The progress note (plain UTF-8 text).")
     billed_code: StrictStr | None = Field(
-        None, description="The code the note was billed as: CM-MH, CS-IND, CM-TLA, CM-CCC."
+        None,
+        description="The code the note was billed as: CM-MH, CS-IND, CM-TLA, CM-CCC, or CM-LOCUS "
+        "(accepted and counted toward its cap, not judged from the note).",
     )
     minutes: StrictInt | StrictFloat | None = Field(
         None, gt=0, le=1440, description="Minutes billed, when the note does not state them."
+    )
+    staff_level: StrictStr | None = Field(
+        None,
+        max_length=80,
+        description="The writer's Rule 132 staff level (RSA, MHP, QMHP, LPHA): adds the "
+        "staff_qualified check (000 Q61: CM-TLA needs at least an MHP).",
     )
     note_id: StrictStr | None = Field(None, max_length=200, description="Echoed back as given.")
 

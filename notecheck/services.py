@@ -1,0 +1,180 @@
+"""Service requirements outside the note's words: staff level, annual caps, accepted codes.
+
+Loaded from ``rules/services.toml`` (data with citations, validated at load like the rule
+catalog). The engine uses it to check that the billed service's staff level is allowed (000
+Q61) and to accept billed codes it does not classify (CM-LOCUS); batch uses it for the annual
+caps (000 Q46).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from notecheck.catalog import CatalogError
+from notecheck.labels import LABELS
+from notecheck.seeds import parse_citation
+
+_TOP_KEYS = {"profile", "version", "staff", "services", "caps"}
+_SERVICE_KEYS = {"code", "min_staff", "cap", "classified", "citations"}
+_CAP_KEYS = {"name", "hours", "citations"}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A billed service code and what it needs."""
+
+    code: str
+    min_staff: str | None
+    cap: str | None
+    classified: bool
+    citations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cap:
+    """An annual cap per client per calendar year."""
+
+    name: str
+    hours: float
+    citations: tuple[str, ...]
+    codes: tuple[str, ...]  # the services whose hours count toward it
+
+
+@dataclass(frozen=True)
+class ServiceRules:
+    """The profile's staff levels, services and caps."""
+
+    version: str
+    levels: tuple[str, ...]
+    aliases: dict[str, str]
+    staff_citations: tuple[str, ...]
+    services: dict[str, Service]
+    caps: tuple[Cap, ...]
+
+    @property
+    def billed_codes(self) -> tuple[str, ...]:
+        """Every code a note may be billed as: the labels, then the unclassified services."""
+        extra = [c for c, s in self.services.items() if not s.classified and c not in LABELS]
+        return (*LABELS, *extra)
+
+    def unclassified(self, code: str | None) -> bool:
+        """A billed code the engine accepts but does not judge from the note (CM-LOCUS)."""
+        service = self.services.get(code or "")
+        return service is not None and not service.classified
+
+    def staff_level(self, value: str) -> str | None:
+        """The level a user's spelling names ("mhp", "Mental Health Professional"), or None."""
+        key = " ".join(value.strip().lower().replace(".", "").split())
+        for level in self.levels:
+            if key == level.lower():
+                return level
+        return self.aliases.get(key)
+
+    def staff_allowed(self, code: str, level: str) -> bool | None:
+        """Whether ``level`` may provide ``code``; None when the profile sets no minimum."""
+        service = self.services.get(code)
+        if service is None or service.min_staff is None:
+            return None
+        return self.levels.index(level) >= self.levels.index(service.min_staff)
+
+    def cap_of(self, code: str | None) -> Cap | None:
+        """The cap a billed code's hours count toward."""
+        service = self.services.get(code or "")
+        if service is None or service.cap is None:
+            return None
+        return next(c for c in self.caps if c.name == service.cap)
+
+
+def _citations(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
+        raise CatalogError(f"{where}: citations must be a non-empty list of strings")
+    for citation in value:
+        try:
+            parse_citation(citation)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {exc}") from exc
+    return tuple(value)
+
+
+def _keys(table: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise CatalogError(f"{where}: expected a table")
+    unknown = set(table) - allowed
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {sorted(unknown)}")
+    return table
+
+
+def parse_service_rules(raw: dict[str, Any]) -> ServiceRules:
+    """Validate ``services.toml`` content; raises ``CatalogError`` naming the bad entry."""
+    _keys(raw, _TOP_KEYS, "services.toml")
+    staff = _keys(raw.get("staff"), {"levels", "aliases", "citations"}, "[staff]")
+    levels = staff.get("levels")
+    if not isinstance(levels, list) or not levels or not all(isinstance(x, str) for x in levels):
+        raise CatalogError("[staff].levels must be a non-empty list of strings")
+    aliases = staff.get("aliases", {})
+    if not isinstance(aliases, dict) or any(v not in levels for v in aliases.values()):
+        raise CatalogError("[staff].aliases must map names to one of the levels")
+    caps_raw = raw.get("caps", [])
+    cap_names = [c.get("name") for c in caps_raw if isinstance(c, dict)]
+    services: dict[str, Service] = {}
+    for n, item in enumerate(raw.get("services", [])):
+        where = f"[[services]] #{n + 1}"
+        item = _keys(item, _SERVICE_KEYS, where)
+        code = item.get("code")
+        if not isinstance(code, str) or not code or code in services:
+            raise CatalogError(f"{where}: code must be a new, non-empty string")
+        classified = item.get("classified", True)
+        if not isinstance(classified, bool) or (classified and code not in LABELS):
+            raise CatalogError(f"{where}: {code} is classified but is not one of {LABELS}")
+        min_staff, cap = item.get("min_staff"), item.get("cap")
+        if min_staff is not None and min_staff not in levels:
+            raise CatalogError(f"{where}: min_staff {min_staff!r} is not a staff level")
+        if cap is not None and cap not in cap_names:
+            raise CatalogError(f"{where}: cap {cap!r} is not one of the [[caps]]")
+        services[code] = Service(
+            code, min_staff, cap, classified, _citations(item.get("citations"), where)
+        )
+    caps = []
+    for n, item in enumerate(caps_raw):
+        where = f"[[caps]] #{n + 1}"
+        item = _keys(item, _CAP_KEYS, where)
+        hours = item.get("hours")
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
+            raise CatalogError(f"{where}: hours must be a positive number")
+        name = str(item.get("name") or "")
+        codes = tuple(c for c, s in services.items() if s.cap == name)
+        caps.append(Cap(name, float(hours), _citations(item.get("citations"), where), codes))
+    return ServiceRules(
+        version=str(raw.get("version", "")),
+        levels=tuple(levels),
+        aliases={" ".join(k.lower().split()): v for k, v in aliases.items()},
+        staff_citations=_citations(staff.get("citations"), "[staff]"),
+        services=services,
+        caps=tuple(caps),
+    )
+
+
+def load_service_rules(path: str | Path | None = None) -> ServiceRules:
+    """Load and validate ``rules/services.toml`` (or ``path``)."""
+    if path is None:
+        data = resources.files("notecheck.rules").joinpath("services.toml").read_bytes()
+    else:
+        data = Path(path).read_bytes()
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path or 'services.toml'}: {exc}") from exc
+    return parse_service_rules(raw)
+
+
+@functools.lru_cache(maxsize=1)
+def default_service_rules() -> ServiceRules:
+    """The shipped profile's service rules (read once)."""
+    return load_service_rules()
