@@ -64,7 +64,7 @@ _RANGE_RE = re.compile(
     rf"(?P<ah>\d{{1,2}})(?::(?P<amin>[0-5]\d))?(?:\s*(?P<amer>{_CLOCK_MERIDIEM}))?"
     r"\s*(?:-|–|—|to|until|till|thru)\s*"
     rf"(?P<bh>\d{{1,2}})(?::(?P<bmin>[0-5]\d))?(?:\s*(?P<bmer>{_CLOCK_MERIDIEM}))?"
-    r"(?![\d:])",
+    r"(?!\d|:\d)",  # a colon may follow: "met w/ SW 9:45-10:25: reviewed ..."
     re.IGNORECASE,
 )
 # Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM"

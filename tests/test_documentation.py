@@ -21,6 +21,7 @@ from notecheck.timeparse import find_ranges, find_times, note_time
         ("10:10a-10:35a", 25),  # a bare a/p attached to the digits
         ("12:20p-1:10p", 50),
         ("9:00-9:45 pm", 45),
+        ("w/ SW and clt 9:45-10:25: reviewed", 40),  # a colon after the range
     ],
 )
 def test_start_stop_ranges_give_minutes(text, minutes):
