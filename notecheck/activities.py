@@ -38,6 +38,11 @@ NO_KIND = "none"
 _OUTCOME_FAMILY = "contact."
 # Tokens at which a sentence is split between two activities of different kinds.
 _CLAUSE_BREAKS = frozenset({",", ";", "and", "then", "while", "after", "before", "-", "–", "—"})
+# "and" before a noun phrase joins two objects of one verb ("faxed the ROI and the face sheet
+# to the CILA"), not two activities; a verb soon after it ("and the SW planned") still cuts.
+_NOUN_PHRASE_START = frozenset(
+    {"the", "a", "an", "his", "her", "their", "its", "both", "all", "clt", "client", "pt"}
+)
 
 
 def billable_units(minutes: float) -> int:
@@ -136,7 +141,11 @@ def _clauses(
     """
     lo_sent, hi_sent = sent
     cuts = [lo_sent]
-    cuts += [i for i in range(lo_sent + 1, hi_sent) if toks.lower[i] in _CLAUSE_BREAKS]
+    cuts += [
+        i
+        for i in range(lo_sent + 1, hi_sent)
+        if toks.lower[i] in _CLAUSE_BREAKS and not _joins_objects(toks, i, hi_sent)
+    ]
     cuts.append(hi_sent)
     clauses: list[list[Any]] = []
     for lo, hi in zip(cuts, cuts[1:], strict=False):
@@ -150,6 +159,18 @@ def _clauses(
         else:
             clauses.append([lo, hi, first])
     return [(lo, hi, kind or NO_KIND) for lo, hi, kind in clauses]
+
+
+def _joins_objects(toks: _Tokens, at: int, end: int) -> bool:
+    """Whether the "and" at ``at`` joins two noun phrases rather than two clauses."""
+    if toks.lower[at] != "and" or at + 1 >= end or toks.lower[at + 1] not in _NOUN_PHRASE_START:
+        return False
+    if toks.lower[at + 1] in ("clt", "client", "pt") and (
+        at + 2 >= end or toks.lower[at + 2] != "'s"
+    ):
+        return False  # "and clt discussed ...": the client is a subject, not a possessive
+    ahead = toks.lower[at + 2 : min(at + 5, end)]
+    return not any(w.endswith("ed") or w in _CLAUSE_BREAKS for w in ahead)
 
 
 def segments(
