@@ -173,7 +173,10 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
         rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?<=\|)[ \t]*"
         rf"|(?:(?<=[.!?])|(?<=[.!?][\"”’')\]]))[ \t]+)"
         rf"(?P<name>{alternation})"
-        rf"(?:(?P<sep>{_SEPARATOR})[ \t]*|(?<=\bby)[ \t]+|[ \t]*(?=\r?\n|$))",
+        # a short qualifier may sit between a heading and its separator: "ITP Goal (from
+        # transition plan):", "Plan (next 30 days):"
+        rf"(?:(?:[ \t]*\([^()\n]{{1,40}}\))?(?P<sep>{_SEPARATOR})[ \t]*"
+        rf"|(?<=\bby)[ \t]+|[ \t]*(?=\r?\n|$))",
         re.IGNORECASE,
     )
     return SectionRules(
@@ -294,11 +297,46 @@ def find_sections(text: str, rules: SectionRules) -> list[SectionPart]:
         for shown, pattern, content_kind in rules.content_kinds:
             if heading in shown and pattern.match(text, body, end):
                 kind = content_kind
-        parts.append(SectionPart(start, end, kind, heading, body))
+        parts.extend(_staff_reports(SectionPart(start, end, kind, heading, body), text, rules))
         cursor = end
         i += 1
     close(len(text))
     return _merge(parts)
+
+
+def _staff_reports(part: SectionPart, text: str, rules: SectionRules) -> list[SectionPart]:
+    """Cut out the sentences of a section that report what staff did.
+
+    "B: Clt has hx of stopping meds. CSW drove clt to the clinic 9:15-9:40 and waited w/ her":
+    the second sentence is an activity whatever the heading, while the first stays the
+    client's presentation. A section that opens with such a sentence is already an activity.
+    """
+    for shown, pattern, content_kind in rules.content_kinds:
+        if part.heading not in shown or part.kind == content_kind:
+            continue
+        starts = [part.body_start]
+        starts += [m.end() for m in _SENTENCE_END.finditer(text, part.body_start, part.end)]
+        starts = sorted(set(s for s in starts if s < part.end)) + [part.end]
+        out: list[SectionPart] = []
+        cursor = part.start
+        for lo, hi in zip(starts, starts[1:], strict=False):
+            if not pattern.match(text, lo, hi):
+                continue
+            if out and out[-1].end == lo and out[-1].kind == content_kind:
+                last = out[-1]
+                out[-1] = SectionPart(last.start, hi, content_kind, "", last.body_start)
+                cursor = hi
+                continue
+            if lo > cursor:
+                out.append(SectionPart(cursor, lo, part.kind, part.heading, part.body_start))
+            out.append(SectionPart(lo, hi, content_kind, "", lo))
+            cursor = hi
+        if not out:
+            continue
+        if cursor < part.end:
+            out.append(SectionPart(cursor, part.end, part.kind, "", cursor))
+        return out
+    return [part]
 
 
 def _merge(parts: list[SectionPart]) -> list[SectionPart]:

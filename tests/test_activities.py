@@ -77,6 +77,17 @@ def test_a_sentence_with_two_kinds_of_activity_is_split(engine):
     assert result.time.billable_minutes == 30 and result.time.units_supported == 2
 
 
+def test_and_between_two_objects_does_not_split_the_activity(engine):
+    result = engine.check(
+        "Writer met w/ clt and the CILA manager to plan his move-in (9:00-9:30). Faxed the signed "
+        "ROI and clt's face sheet to the CILA from the unit (9:30-9:40)."
+    )
+    fax = [a for a in result.activities if "Faxed" in a.text]
+    assert [(a.kind, a.minutes) for a in fax] == [("non-billable", 10)]
+    assert "face sheet" in fax[0].text
+    assert result.time.billable_minutes == 30
+
+
 def test_a_closing_time_goes_to_the_intervention_the_sentence_reports(engine):
     # The parenthesis sits in the last clause, but the minutes are the whole call's.
     result = engine.check(

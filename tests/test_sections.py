@@ -133,6 +133,27 @@ def test_a_section_that_reports_what_staff_did_is_activity_whatever_its_heading(
     assert kind_of(text, "CM will call SSA") == "plan"
 
 
+def test_a_staff_report_inside_a_behavior_section_is_an_activity_on_its_own():
+    text = (
+        "B: Clt has hx of not telling her doctors about side effects. CSW drove clt to Erie "
+        "Family Health 9:15-9:40 and waited w/ her. Clt was quiet in the car.\n"
+        "I: CSW cued clt to read her list to the NP."
+    )
+    assert kind_of(text, "hx of not telling") == "assessment"
+    assert kind_of(text, "drove clt to Erie") == "activity"
+    assert kind_of(text, "quiet in the car") == "assessment"
+
+
+def test_a_qualifier_between_a_heading_and_its_colon_keeps_the_heading():
+    text = (
+        "ITP GOAL (from transition plan): Clt will move to her own apt.\nWriter met clt.\n"
+        "Youth response: she spoke for herself."
+    )
+    assert kind_of(text, "will move to her own") == "goal"
+    assert kind_of(text, "Writer met clt") == "activity"
+    assert kind_of(text, "spoke for herself") == "response"
+
+
 def test_the_model_reads_the_response_but_its_rule_matches_do_not_count():
     response = RULES.kinds["response"]
     assert response.model_reads and not response.counts and response.modifier == "in_response"
