@@ -193,6 +193,7 @@ def segments(
         if at >= 0 and span.start < sentences[at][1]:
             hits_by_sent.setdefault(at, []).append((span, kind, rule.generic))
     text = doc_text(doc)
+    times = _without_restated(times, [(toks.start[a], toks.end[b - 1]) for a, b in sentences])
     out: list[Segment] = []
     for n, sent in enumerate(sentences):
         hits = sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start)
@@ -229,6 +230,22 @@ def segments(
     return out
 
 
+def _without_restated(
+    times: list[TimeMention], sentences: list[tuple[int, int]]
+) -> list[TimeMention]:
+    """Drop a duration that restates a clock range of its sentence.
+
+    "1:00-1:35 writer on phone w/ the SW: planned the d/c ..., and the post-placement visit
+    (35 min)": the 35 minutes are the range's, said twice, not a second activity's.
+    """
+    restated = set()
+    for lo, hi in sentences:
+        inside = [m for m in times if lo <= m.start < hi]
+        ranges = {m.minutes for m in inside if m.clock is not None}
+        restated |= {id(m) for m in inside if m.clock is None and m.minutes in ranges}
+    return [m for m in times if id(m) not in restated]
+
+
 def _trailing_time_to_main(
     pieces: list[Segment], times: list[TimeMention], total: TimeMention | None, sent_end: int
 ) -> list[Segment]:
@@ -246,10 +263,9 @@ def _trailing_time_to_main(
         return pieces
     last = pieces[-1]
     inside = [m for m in times if m is not total and last.start <= m.start < sent_end + 1]
-    # The time must close the sentence: nothing but punctuation after it.
-    if not inside or any(
-        ch.isalnum() for ch in last.text[max(m.end for m in inside) - last.start :]
-    ):
+    # The time must close the sentence: nothing but punctuation (or the same time restated,
+    # "9:10-9:45 (35 min)") after it.
+    if not inside or not _only_time(last.text[max(m.end for m in inside) - last.start :]):
         return pieces
     if last.kind not in (NON_BILLABLE_KIND, NO_KIND) or any(
         r.startswith(_OUTCOME_FAMILY) for r in last.rule_ids
@@ -350,7 +366,8 @@ def time_split(
         )
     else:
         nb_minutes = nb_stated
-        billable_minutes = b_stated if b_stated else None
+        # Never more than the total leaves after the non-billable minutes that are stated.
+        billable_minutes = min(b_stated, max(total - nb_stated, 0.0)) if b_stated else None
         unallocated = max(total - nb_stated - b_stated, 0.0)
         split = "unknown"
         names = ", ".join(dict.fromkeys(r for a in nb_untimed for r in a.rule_ids))

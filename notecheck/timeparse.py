@@ -146,6 +146,14 @@ def _range_minutes(
     return (start, end) if 0 < duration <= 720 else None
 
 
+# "pushed his appt from 2:00 to 2:30", "rescheduled the intake from 10:00 to 11:00": the old
+# and the new time of an appointment, not a span of service.
+_APPOINTMENT_MOVE = re.compile(
+    r"(?i)\b(?:appt|appointment|intake|visit|session|resched\w*|push\w*|mov(?:e|ed|ing)"
+    r"|chang\w*|switch\w*)\b[^.\n]{0,30}\bfrom\s*$"
+)
+
+
 def find_ranges(text: str) -> list[TimeMention]:
     """Clock ranges ("9:00-10:15", "9:45pm-12:15am", "10-11am") as minutes."""
     found = []
@@ -155,6 +163,8 @@ def find_ranges(text: str) -> list[TimeMention]:
         # "3-4 times", "2-3 weeks" are not clock times: need minutes or am/pm on each side, or
         # "10-11am" (a bare hour before a side with am/pm).
         if not ((a_colon or a_mer or b_mer) and (b_colon or b_mer)):
+            continue
+        if _APPOINTMENT_MOVE.search(text[max(0, match.start() - 50) : match.start()]):
             continue
         clock = _range_minutes(
             (match["ah"], match["amin"], a_mer), (match["bh"], match["bmin"], b_mer)

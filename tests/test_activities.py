@@ -88,6 +88,25 @@ def test_and_between_two_objects_does_not_split_the_activity(engine):
     assert result.time.billable_minutes == 30
 
 
+def test_a_duration_that_restates_the_sentences_range_is_counted_once(engine):
+    result = engine.check(
+        "1:00-1:35 writer on phone w/ the Choate SW and clt: planned his return to his mother's "
+        "home on d/c, faxed the ROI to Choate, and planned the post-placement visit for 8/19 "
+        "(35 min). Total 40 min"
+    )
+    assert sum(a.minutes or 0 for a in result.activities if a.kind == "CM-TLA") == 35
+    assert result.time.billable_minutes is not None and result.time.billable_minutes <= 40
+
+
+def test_billable_minutes_never_exceed_what_the_total_leaves(engine):
+    result = engine.check(
+        "Writer advocated w/ the SSA rep for clt's back pay (9:00-9:40). Writer faxed the ROI. "
+        "Writer linked clt to the food pantry (9:40-10:20). Total 60 min"
+    )
+    assert result.time.split == "unknown"
+    assert result.time.billable_minutes <= 60
+
+
 def test_a_closing_time_goes_to_the_intervention_the_sentence_reports(engine):
     # The parenthesis sits in the last clause, but the minutes are the whole call's.
     result = engine.check(

@@ -119,8 +119,9 @@ def test_every_illinois_rule_cites_an_illinois_passage_first():
 
 
 def _services(**change):
-    import tomllib
     from importlib import resources
+
+    import tomllib
 
     raw = tomllib.loads(
         resources.files("notecheck.rules").joinpath("services.toml").read_text("utf-8")

@@ -30,7 +30,16 @@ def test_start_stop_ranges_give_minutes(text, minutes):
 
 
 @pytest.mark.parametrize(
-    "text", ["met 3-4 times", "goals 1-2", "rated pain 6-7", "Room 12-14", "steps 1-2 a day"]
+    "text",
+    [
+        "met 3-4 times",
+        "goals 1-2",
+        "rated pain 6-7",
+        "Room 12-14",
+        "steps 1-2 a day",
+        "phoned the clinic to push his appt from 2:00 to 2:30",  # an appointment moved
+        "rescheduled the intake from 10:00am to 11:15am",
+    ],
 )
 def test_number_ranges_are_not_times(text):
     assert find_ranges(text) == []
