@@ -48,7 +48,7 @@ _PROFESSIONAL_RE = re.compile(
     re.IGNORECASE,
 )
 _RECOMMENDATION_RE = re.compile(
-    r"\b(?:recommend\w*|rec:|advised|suggested|agreed|will (?:adjust|change|start|stop|add|"
+    r"\brecs?\s*:|\b(?:recommend\w*|recs|advised|suggested|agreed|will (?:adjust|change|start|stop|add|"
     r"increase|decrease|refer|order|message|reassess|review|follow)|plan(?:s|ned)? to|"
     r"decided|opinion)\b",
     re.IGNORECASE,

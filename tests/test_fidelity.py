@@ -288,3 +288,40 @@ def test_q46_a_locus_claim_is_accepted_and_not_judged(engine, text):
     assert result.time.units_supported is None and result.time.units_at_risk is None
     assert any("240-hour case management cap" in h and "Q46" in h for h in result.hints)
     assert not any("no unit is supported" in r for r in result.review_reasons)
+
+
+# 000 Q88: a CCC note names the professional consulted and the resulting recommendation. The
+# label stays CM-CCC; the documentation check says what is missing.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Consulted with clt's current outside provider about his progress in treatment and his "
+        "functioning at home. 20 min.",
+        "Phone consultation re: clt's functioning and med response with her treating provider at "
+        "the clinic. 25 min.",
+        "Writer consulted with the outside treatment team about clt's progress. 30 min.",
+    ],
+)
+def test_q88_a_consultation_that_names_nobody_or_no_recommendation_fails_the_check(engine, text):
+    result = engine.check(text)
+    assert result.label == "CM-CCC"
+    check = next(d for d in result.documentation if d.check == "ccc_documented")
+    assert check.status == "fail" and "Q88" in check.detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Consulted by phone with clt's psychiatrist Dr. Lin about his sedation and falls; Dr. Lin "
+        "recommended moving the dose to bedtime. 20 min.",
+        "Writer and clt's therapist Ms. Ruiz, LCSW, discussed her panic symptoms at work; Ms. Ruiz "
+        "advised adding a weekly coping-skills check-in. 25 min.",
+        "Consultation w/ PCP Dr. Amadi re: clt's weight gain on olanzapine and his functioning; "
+        "rec: metformin trial and a nutrition referral. 20 min.",
+    ],
+)
+def test_q88_a_consultation_that_names_both_passes_the_check(engine, text):
+    result = engine.check(text)
+    assert result.label == "CM-CCC"
+    check = next(d for d in result.documentation if d.check == "ccc_documented")
+    assert check.status == "pass"
