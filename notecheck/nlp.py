@@ -90,7 +90,9 @@ def notecheck_sentences(doc: Doc) -> Doc:
 
 # An indexed pattern: rule id, elements, the step after the first word, and a quick test of
 # the word after the first (lemma or lower-case form, allowed values), when it is required.
-_Indexed = tuple[str, tuple[Element, ...], int, tuple[bool, frozenset[str]] | None]
+# (rule id, pattern, step to match from, the next word's test, the whole rest as plain words)
+_Word = tuple[bool, frozenset[str]]  # (compare the lemma?, allowed values)
+_Indexed = tuple[str, tuple[Element, ...], int, _Word | None, tuple[_Word, ...] | None]
 
 
 class RuleMatcher:
@@ -125,9 +127,19 @@ class RuleMatcher:
                     and after.min_count >= 1
                     else None
                 )
+                # Most patterns are plain words after the first: matched in a loop, no recursion.
+                rest = pattern[step:]
+                plain = (
+                    tuple((e.attr == "lemma", e.values) for e in rest)  # type: ignore[misc]
+                    if all(
+                        e.values is not None and not e.negate and e.min_count == e.max_count == 1
+                        for e in rest
+                    )
+                    else None
+                )
                 for value in first.values:
                     self.index.setdefault((first.attr, value), []).append(
-                        (rule.id, pattern, step, quick)
+                        (rule.id, pattern, step, quick, plain)
                     )
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._trigger_info: dict[str, tuple[str, str, int, frozenset[str], frozenset[str]]] = {}
@@ -210,9 +222,12 @@ class RuleMatcher:
         words = (lemmas, lowers)
         index = self.index
         n_tokens = len(lemmas)
+        empty: list[_Indexed] = []
         for i in range(n_tokens):
-            candidates = index.get(("lemma", lemmas[i]), []) + index.get(("lower", lowers[i]), [])
-            for rule_id, pattern, step, quick in candidates:
+            by_lemma = index.get(("lemma", lemmas[i]), empty)
+            by_lower = index.get(("lower", lowers[i]), empty)
+            candidates = by_lemma + by_lower if by_lower else by_lemma
+            for rule_id, pattern, step, quick, plain in candidates:
                 if quick is not None:
                     nxt = i + 1
                     if (
@@ -227,7 +242,16 @@ class RuleMatcher:
                         prev = lemmas[i - 1] if before.attr == "lemma" else lowers[i - 1]
                         if prev in before.values:
                             continue
-                end = self._longest(words, starts, pattern, step, i + 1)
+                if plain is not None:
+                    end = i + 1 + len(plain)
+                    if end > n_tokens:
+                        continue
+                    for k, (use_lemma, values) in enumerate(plain, i + 1):
+                        if starts[k] or (lemmas if use_lemma else lowers)[k] not in values:
+                            end = -1
+                            break
+                else:
+                    end = self._longest(words, starts, pattern, step, i + 1)
                 if end >= 0:
                     by_rule.setdefault(rule_id, []).append(doc[i:end])
         spans: list[Span] = []
