@@ -129,14 +129,12 @@ class RuleMatcher:
                 )
                 # Most patterns are plain words after the first: matched in a loop, no recursion.
                 rest = pattern[step:]
-                plain = (
-                    tuple((e.attr == "lemma", e.values) for e in rest)  # type: ignore[misc]
-                    if all(
-                        e.values is not None and not e.negate and e.min_count == e.max_count == 1
-                        for e in rest
-                    )
-                    else None
-                )
+                plain: tuple[_Word, ...] | None = None
+                if all(
+                    e.values is not None and not e.negate and e.min_count == e.max_count == 1
+                    for e in rest
+                ):
+                    plain = tuple((e.attr == "lemma", e.values) for e in rest if e.values)
                 for value in first.values:
                     self.index.setdefault((first.attr, value), []).append(
                         (rule.id, pattern, step, quick, plain)
