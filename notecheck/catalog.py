@@ -81,6 +81,7 @@ _MODIFIER_KEYS = {
     "extra_terminators",
     "ignored_terminators",
     "list_joiners",
+    "not_after",
     "explanation",
 }
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
@@ -155,6 +156,9 @@ class Modifier:
     # "did not link, refer, or advocate": in a list closed by one of these words, commas do
     # not end the scope and the list's commas and joiners do not use up the window.
     list_joiners: tuple[str, ...] = ()
+    # Words right before a trigger that cancel it: "writer and clt sat down w/ the landlord" is
+    # staff acting with the client, not the client alone.
+    not_after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -392,6 +396,9 @@ def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
                 ),
                 list_joiners=_str_list(
                     item.get("list_joiners", []), f"{where}.list_joiners", non_empty=False
+                ),
+                not_after=_str_list(
+                    item.get("not_after", []), f"{where}.not_after", non_empty=False
                 ),
             )
         )

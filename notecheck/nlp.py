@@ -140,6 +140,7 @@ class RuleMatcher:
                         (rule.id, pattern, step, quick, plain)
                     )
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self._not_after: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._trigger_info: dict[str, tuple[str, str, int, frozenset[str], frozenset[str]]] = {}
         base_terms = frozenset(t.lower() for t in catalog.context.terminators)
         for i, mod in enumerate(catalog.context.modifiers):
@@ -155,6 +156,10 @@ class RuleMatcher:
                 frozenset(j.lower() for j in mod.list_joiners),
             )
             self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
+            if mod.not_after:
+                self._not_after[key] = tuple(
+                    tuple(t.lower_ for t in nlp.make_doc(p)) for p in mod.not_after
+                )
 
     @staticmethod
     def _longest(
@@ -280,10 +285,21 @@ class RuleMatcher:
                 span._.nc_section_modifier = modifier
                 span._.nc_modifiers = (*span._.nc_modifiers, modifier)
 
+    def _cancelled(self, doc: Doc, key: str, start: int) -> bool:
+        """Whether the words right before a trigger cancel it (``not_after``)."""
+        phrases = self._not_after.get(key)
+        return bool(phrases) and any(
+            _words_before(doc, start, len(p)) == p for p in phrases  # type: ignore[union-attr]
+        )
+
     def _apply_context(self, doc: Doc, spans: list[Span]) -> None:
         if not spans:
             return
-        triggers = [(doc.vocab.strings[k], s, e) for k, s, e in self.triggers(doc)]
+        triggers = [
+            (key, s, e)
+            for key, s, e in ((doc.vocab.strings[k], s, e) for k, s, e in self.triggers(doc))
+            if not self._cancelled(doc, key, s)
+        ]
         for span in spans:
             sent = span.sent
             names: list[str] = []
@@ -304,6 +320,10 @@ class RuleMatcher:
                 elif len(gap) <= window and not any(t.lower_ in terms for t in gap):
                     names.append(name)
             span._.nc_modifiers = tuple(names)
+
+
+def _words_before(doc: Doc, start: int, count: int) -> tuple[str, ...]:
+    return tuple(t.lower_ for t in doc[max(0, start - count) : start])
 
 
 def _in_list(

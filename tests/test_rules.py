@@ -49,6 +49,12 @@ def test_rule_does_not_count_on_its_negative_example(nlp, rule_id, text):
         ),
         ("Clt deposited her check herself while CM coached.", "errand.banking", "client_acts"),
         ("Clt independently picked up her meds.", "errand.medication_pickup", "client_acts"),
+        (
+            "Clt completed the SNAP application herself.",
+            "cm.entitlement_application",
+            "client_acts",
+        ),
+        ("Hospital SW emailed the aftercare plan to writer.", "clerical.email", "other_actor"),
     ],
 )
 def test_context_modifier_covers_the_match(nlp, text, rule_id, modifier):
@@ -68,6 +74,10 @@ def test_context_modifier_covers_the_match(nlp, text, rule_id, modifier):
         ("Faxed ROI today; will call tomorrow.", "clerical.faxing"),
         ("Picked up clt's meds at CVS.", "errand.medication_pickup"),
         ("Called clt to reschedule her appt.", "scheduling.appointments"),
+        # not_after: staff acting with the client, a role as the object of a staff verb
+        ("Writer and clt sat down w/ the landlord to explain the late rent.", "cm.advocacy"),
+        ("Writer and clt completed the SNAP application together.", "cm.entitlement_application"),
+        ("Writer sent the counselor a staff msg in the EHR about the call.", "clerical.email"),
     ],
 )
 def test_context_scope_stops_at_terminators(nlp, text, rule_id):
