@@ -140,7 +140,8 @@ class RuleMatcher:
                         (rule.id, pattern, step, quick, plain)
                     )
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self._not_after: dict[str, tuple[tuple[str, ...], ...]] = {}
+        # key -> {phrase length: phrases}, compared with the lower-cased words before a trigger
+        self._not_after: dict[str, dict[int, frozenset[tuple[str, ...]]]] = {}
         self._trigger_info: dict[str, tuple[str, str, int, frozenset[str], frozenset[str]]] = {}
         base_terms = frozenset(t.lower() for t in catalog.context.terminators)
         for i, mod in enumerate(catalog.context.modifiers):
@@ -157,9 +158,11 @@ class RuleMatcher:
             )
             self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
             if mod.not_after:
-                self._not_after[key] = tuple(
-                    tuple(t.lower_ for t in nlp.make_doc(p)) for p in mod.not_after
-                )
+                by_length: dict[int, set[tuple[str, ...]]] = {}
+                for phrase in mod.not_after:
+                    words = tuple(t.lower_ for t in nlp.make_doc(phrase))
+                    by_length.setdefault(len(words), set()).add(words)
+                self._not_after[key] = {n: frozenset(p) for n, p in by_length.items()}
 
     @staticmethod
     def _longest(
@@ -263,7 +266,7 @@ class RuleMatcher:
             for span in filter_spans(found):
                 spans.append(Span(doc, span.start, span.end, label=effect, span_id=rule_id))
         spans.sort(key=lambda s: (s.start, s.end, s.id_))
-        self._apply_context(doc, spans)
+        self._apply_context(doc, spans, lowers)
         self._apply_sections(doc, spans)
         doc.spans[SPAN_KEY] = spans
         return doc
@@ -285,20 +288,23 @@ class RuleMatcher:
                 span._.nc_section_modifier = modifier
                 span._.nc_modifiers = (*span._.nc_modifiers, modifier)
 
-    def _cancelled(self, doc: Doc, key: str, start: int) -> bool:
+    def _cancelled(self, lowers: list[str], key: str, start: int) -> bool:
         """Whether the words right before a trigger cancel it (``not_after``)."""
         phrases = self._not_after.get(key)
-        return bool(phrases) and any(
-            _words_before(doc, start, len(p)) == p for p in phrases  # type: ignore[union-attr]
+        if not phrases:
+            return False
+        return any(
+            n <= start and tuple(lowers[start - n : start]) in found
+            for n, found in phrases.items()
         )
 
-    def _apply_context(self, doc: Doc, spans: list[Span]) -> None:
+    def _apply_context(self, doc: Doc, spans: list[Span], lowers: list[str]) -> None:
         if not spans:
             return
         triggers = [
             (key, s, e)
             for key, s, e in ((doc.vocab.strings[k], s, e) for k, s, e in self.triggers(doc))
-            if not self._cancelled(doc, key, s)
+            if not self._cancelled(lowers, key, s)
         ]
         for span in spans:
             sent = span.sent
@@ -320,10 +326,6 @@ class RuleMatcher:
                 elif len(gap) <= window and not any(t.lower_ in terms for t in gap):
                     names.append(name)
             span._.nc_modifiers = tuple(names)
-
-
-def _words_before(doc: Doc, start: int, count: int) -> tuple[str, ...]:
-    return tuple(t.lower_ for t in doc[max(0, start - count) : start])
 
 
 def _in_list(
