@@ -425,10 +425,23 @@ class Engine:
         if staff is not None and staff.status == FAIL:
             review_reasons = (*review_reasons, staff.detail)
         if time.split == "unknown":
+            untimed = ", ".join(
+                dict.fromkeys(
+                    r
+                    for a in activities
+                    if a.kind == NON_BILLABLE_KIND and a.minutes is None
+                    for r in a.rule_ids
+                )
+            )
             review_reasons = (
                 *review_reasons,
-                f"time split unknown: {time.unallocated_minutes:g} of {time.total_minutes:g} "
-                "minutes are not allocated to an activity",
+                f"time split unknown: the non-billable activity ({untimed}) states no minutes"
+                + (
+                    f"; {time.unallocated_minutes:g} of {time.total_minutes:g} minutes are not "
+                    "allocated to an activity"
+                    if time.unallocated_minutes
+                    else ""
+                ),
             )
         if billed_code is not None and billed_code != NON_BILLABLE and time.units_supported == 0:
             review_reasons = (*review_reasons, f"billed as {billed_code}, but no unit is supported")

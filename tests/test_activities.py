@@ -44,7 +44,10 @@ def test_a_note_with_only_a_total_says_the_split_is_unknown(engine):
     assert result.label == "CM-MH"
     assert result.time.split == "unknown"
     assert result.time.unallocated_minutes == 60 and result.time.units_supported is None
-    assert result.needs_review and any("time split unknown" in r for r in result.review_reasons)
+    assert result.needs_review and any(
+        "(transport.transporting) states no minutes; 60 of 60 minutes are not allocated" in r
+        for r in result.review_reasons
+    )
     status = {d.check: d.status for d in result.documentation}
     assert status["billable_unit"] == "unknown"
     # the time on its own is not shown as an activity
