@@ -373,8 +373,9 @@ def time_split(
         names = ", ".join(dict.fromkeys(r for a in nb_untimed for r in a.rule_ids))
         why = (
             f"The note states {_fmt(total)} minutes but not how many went to the non-billable "
-            f"activity ({names}); {_fmt(unallocated)} minutes are unallocated. State the time of "
-            "each activity, or bill only the intervention time (000 Q38)."
+            f"activity ({names})"
+            + (f"; {_fmt(unallocated)} minutes are unallocated" if unallocated else "")
+            + ". State the time of each activity, or bill only the intervention time (000 Q38)."
         )
     units_supported = None if billable_minutes is None else billable_units(billable_minutes)
     if label == NON_BILLABLE:

@@ -147,3 +147,21 @@ def test_api_docs_render_offline_from_local_assets(server_url, browser):
     assert "notecheck" in page.inner_text(".swagger-ui .info .title")
     assert page.locator(".opblock").count() >= 5
     assert external == []
+
+
+def test_the_highlighted_note_keeps_every_character_and_the_staff_check_shows(
+    server_url, browser
+):
+    note = (
+        "B: Clt has hx of stopping meds after d/c. Writer drove to Choate MHC 8:30-9:45.\n"
+        "I: Met w/ unit SW and clt 9:45-10:30: planned his d/c to the Elm St CILA on 12/2."
+    )
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill(note)
+    page.get_by_label("Staff level (optional)").select_option("RSA")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    # the space between two sections ("d/c. Writer") is shown, not dropped
+    assert page.locator("#highlighted").text_content() == note
+    assert "at least an MHP (000 Q61)" in page.inner_text("#result")

@@ -49,7 +49,10 @@ function renderNote(text, evidence, sections, rulesById) {
   const slice = (a, b) => chars.slice(a, b).join("");
   const spans = pickSpans(evidence);
   const parts = sections.length ? sections : [{ start: 0, end: chars.length, kind: "activity", counts: true }];
+  let shown = 0; // the space between two sections belongs to neither: keep it
   parts.forEach((section) => {
+    if (section.start > shown) view.append(document.createTextNode(slice(shown, section.start)));
+    shown = Math.max(shown, section.end);
     const box = el("span", {
       class: `sec sec-${section.kind}`,
       title: section.counts ? `${section.kind}: counted` : `${section.kind}: not counted as an activity`,
@@ -69,6 +72,7 @@ function renderNote(text, evidence, sections, rulesById) {
     box.append(document.createTextNode(slice(pos, section.end)));
     view.append(box);
   });
+  if (shown < chars.length) view.append(document.createTextNode(slice(shown, chars.length)));
 }
 
 function renderTime(time) {
