@@ -294,8 +294,7 @@ class RuleMatcher:
         if not phrases:
             return False
         return any(
-            n <= start and tuple(lowers[start - n : start]) in found
-            for n, found in phrases.items()
+            n <= start and tuple(lowers[start - n : start]) in found for n, found in phrases.items()
         )
 
     def _apply_context(self, doc: Doc, spans: list[Span], lowers: list[str]) -> None:

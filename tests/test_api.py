@@ -235,3 +235,30 @@ def test_staff_level_adds_the_q61_check_in_check_and_batch(client):
     ).json()["results"]
     (ok,) = [c for c in many[0]["documentation"] if c["check"] == "staff_qualified"]
     assert ok["status"] == "pass" and many[1]["error"]["code"] == "unknown_staff_level"
+
+
+def test_a_lone_surrogate_note_id_in_a_batch_is_an_item_error_not_a_500(client):
+    body = (
+        b'{"notes":[{"text":"Faxed ROI","note_id":"\\ud800"},{"text":"Faxed ROI","note_id":"b"}]}'
+    )
+    r = client.post("/v1/check/batch", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200
+    first, second = r.json()["results"]
+    assert first["error"]["code"] == "invalid_request" and first["note_id"] is None
+    assert second["note_id"] == "b" and second["label"] == "NON-BILLABLE"
+
+
+def test_405_says_which_methods_are_allowed(client):
+    r = client.put("/v1/check", json={"text": "Faxed ROI"})
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_only_the_page_assets_are_served_and_responses_carry_security_headers(client):
+    assert client.get("/static/__init__.py").status_code == 404
+    assert client.get("/static/app.js").status_code == 200
+    page = client.get("/")
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]

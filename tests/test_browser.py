@@ -149,9 +149,7 @@ def test_api_docs_render_offline_from_local_assets(server_url, browser):
     assert external == []
 
 
-def test_the_highlighted_note_keeps_every_character_and_the_staff_check_shows(
-    server_url, browser
-):
+def test_the_highlighted_note_keeps_every_character_and_the_staff_check_shows(server_url, browser):
     note = (
         "B: Clt has hx of stopping meds after d/c. Writer drove to Choate MHC 8:30-9:45.\n"
         "I: Met w/ unit SW and clt 9:45-10:30: planned his d/c to the Elm St CILA on 12/2."

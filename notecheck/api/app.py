@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from notecheck import __version__
 from notecheck.api.errors import ApiError, error_response
@@ -31,6 +32,38 @@ logger = logging.getLogger("notecheck.api")
 def _log_request(fields: dict[str, object]) -> None:
     # One structured line per request. Never the body: notes are protected health information.
     logger.info(json.dumps(fields, sort_keys=True))
+
+
+# The page's own assets; anything else in the package folder (its __init__.py) is not served.
+_ASSETS = frozenset({"app.js", "style.css"})
+
+
+class _PageAssets(StaticFiles):
+    """Static files limited to the page's assets."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path not in _ASSETS:
+            raise StarletteHTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+
+def _security_headers(path: str) -> dict[str, str]:
+    """No sniffing, no framing; the page and API load only their own assets.
+
+    The offline OpenAPI docs initialise Swagger UI with an inline script, so they get no
+    script policy.
+    """
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not path.startswith(("/docs", "/redoc")):
+        headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'self'"
+        )
+    return headers
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -95,6 +128,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 response = await call_next(request)
             status = response.status_code
             response.headers["X-Request-ID"] = request_id
+            response.headers.update(_security_headers(request.url.path))
             return response
         finally:
             route = request.scope.get("route")
@@ -130,7 +164,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        response = error_response(
+            exc.status_code, codes.get(exc.status_code, "http_error"), message
+        )
+        if exc.headers:  # a 405 says which methods are allowed (Allow)
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -151,5 +190,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(check_router)
     app.include_router(web_router)
     static = resources.files("notecheck.web")
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.mount("/static", _PageAssets(directory=str(static)), name="static")
     return app

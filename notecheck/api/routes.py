@@ -22,6 +22,7 @@ from notecheck.api.schemas import (
     Health,
     LabelOut,
     RulesResponse,
+    is_utf8,
 )
 from notecheck.engine import CheckError, Engine, InputError
 from notecheck.labels import LABEL_INFO, LABELS
@@ -142,7 +143,7 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
     total_chars = 0
     for i, raw in enumerate(body.notes):
         note_id = raw.get("note_id") if isinstance(raw, dict) else None
-        note_id = note_id if isinstance(note_id, str) else None
+        note_id = note_id if isinstance(note_id, str) and is_utf8(note_id) else None
         try:
             item = CheckRequest.model_validate(raw)
         except ValidationError as exc:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 # The result contract's dataclasses serve as the response schema directly (one declaration).
 from notecheck.result import (
@@ -43,6 +51,23 @@ class CheckRequest(BaseModel):
         "staff_qualified check (000 Q61: CM-TLA needs at least an MHP).",
     )
     note_id: StrictStr | None = Field(None, max_length=200, description="Echoed back as given.")
+
+    @field_validator("note_id")
+    @classmethod
+    def _echoable(cls, value: str | None) -> str | None:
+        # A lone surrogate ("\ud800" in the JSON) cannot be written back as UTF-8.
+        if value is not None and not is_utf8(value):
+            raise ValueError("note_id must be valid Unicode text")
+        return value
+
+
+def is_utf8(value: str) -> bool:
+    """Whether ``value`` can be written as UTF-8 (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class BatchRequest(BaseModel):
