@@ -262,3 +262,18 @@ def test_only_the_page_assets_are_served_and_responses_carry_security_headers(cl
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_readyz_says_what_went_wrong_but_not_where_the_model_lives(tmp_path):
+    with TestClient(create_app(Settings(model_dir=str(tmp_path)))) as c:
+        message = c.get("/readyz").json()["error"]["message"]
+    assert "model file missing" in message and str(tmp_path) not in message
+
+
+def test_short_api_keys_are_refused_at_start_up_without_echoing_them(monkeypatch):
+    monkeypatch.setenv("NOTECHECK_API_KEYS", "a,0123456789abcdef0123")
+    with pytest.raises(ValueError) as info:
+        Settings.from_env()
+    assert "1 key(s) shorter than 16" in str(info.value) and ",0123" not in str(info.value)
+    monkeypatch.setenv("NOTECHECK_API_KEYS", "0123456789abcdef0123")
+    assert Settings.from_env().api_keys == ("0123456789abcdef0123",)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +67,16 @@ def _security_headers(path: str) -> dict[str, str]:
     return headers
 
 
+def _public_reason(message: str, model_dir: str | None) -> str:
+    """A model error without the file system paths in it."""
+    from notecheck.model import default_model_dir
+
+    for folder in {model_dir, str(default_model_dir())} - {None}:
+        for form in {str(folder), str(Path(str(folder)).resolve())}:
+            message = message.replace(form, "<model dir>")
+    return message
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. ``engine`` may be injected (tests); otherwise it loads at start-up."""
     settings = settings or Settings.from_env()
@@ -78,8 +89,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             try:
                 app.state.engine = Engine(settings.model_dir)
             except ModelError as exc:
-                # Stay up so /healthz answers and /readyz says why; /v1 answers 503.
-                app.state.model_error = str(exc)
+                # Stay up so /healthz answers and /readyz says why; /v1 answers 503. The
+                # public reason names what went wrong, not where the files are (the log does).
+                app.state.model_error = _public_reason(str(exc), settings.model_dir)
                 logger.error(json.dumps({"event": "model_load_failed", "error": str(exc)}))
         yield
 

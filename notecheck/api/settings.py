@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from notecheck.engine import MAX_TEXT_CHARS
 
+#: Shortest API key accepted from the environment: a guessable key is no gate.
+MIN_KEY_CHARS = 16
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -46,6 +49,14 @@ class Settings:
         keys = tuple(
             k.strip() for k in os.environ.get("NOTECHECK_API_KEYS", "").split(",") if k.strip()
         )
+        short = [k for k in keys if len(k) < MIN_KEY_CHARS]
+        if short:
+            # Never echo a key: say how many are too short.
+            raise ValueError(
+                f"NOTECHECK_API_KEYS: {len(short)} key(s) shorter than {MIN_KEY_CHARS} characters; "
+                "use long random keys (for example: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
         return cls(
             api_keys=keys,
             max_text_chars=min(_int("NOTECHECK_MAX_TEXT_CHARS", MAX_TEXT_CHARS), MAX_TEXT_CHARS),
