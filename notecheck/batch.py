@@ -374,10 +374,23 @@ def score_stream(
 # ------------------------------------------------------------------------------ ledger
 
 
+def private_file(path: str | Path) -> Path:
+    """Create ``path`` (empty if new) readable and writable by its owner only (0600).
+
+    Outputs and the ledger describe clients' care: they are PHI, not for other local users.
+    """
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(target, 0o600)
+    return target
+
+
 def open_ledger(path: str | Path) -> sqlite3.Connection:
-    """Open (creating it and its folder if needed) the SQLite ledger."""
+    """Open (creating it and its folder if needed) the SQLite ledger, owner-only."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_file(path)
     conn = sqlite3.connect(str(path))
     conn.executescript(LEDGER_SCHEMA)
     return conn
@@ -949,7 +962,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     progress = Progress(count_rows(path, fmt) if show else None, sys.stderr, show)
     out_handle: TextIO
     out_handle = (
-        open(args.out, "w", encoding="utf-8", newline="")
+        private_file(args.out).open("w", encoding="utf-8", newline="")
         if args.out
         else io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
     )
@@ -977,9 +990,11 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         str(Path(args.report).with_suffix(".json")) if args.report else None
     )
     if summary_path:
-        Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        private_file(summary_path).write_text(
+            json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+        )
     if args.report:
-        Path(args.report).write_text(render_report(summary), encoding="utf-8")
+        private_file(args.report).write_text(render_report(summary), encoding="utf-8")
     print(
         f"notecheck: {summary['rows']} rows ({summary['ok']} scored, {summary['errors']} errors); "
         f"{summary['billed_code_mismatches']['count']} billed-code mismatches, "

@@ -208,6 +208,9 @@ def test_cli_writes_output_report_and_summary(week, tmp_path, capsys):
     summary = json.loads(report.with_suffix(".json").read_text())
     assert summary["rows"] == 8 and summary["finding_counts"]["overlaps"] == 2
     assert "8 rows (5 scored, 3 errors)" in capsys.readouterr().err
+    # outputs and the ledger are PHI: readable by their owner only
+    for written in (out, report, report.with_suffix(".json"), tmp_path / "l.sqlite"):
+        assert written.stat().st_mode & 0o077 == 0, written.name
 
 
 @pytest.mark.parametrize("args", [["batch", "/nonexistent.csv"], ["batch", "x.txt"]])
