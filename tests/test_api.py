@@ -277,3 +277,12 @@ def test_short_api_keys_are_refused_at_start_up_without_echoing_them(monkeypatch
     assert "1 key(s) shorter than 16" in str(info.value) and ",0123" not in str(info.value)
     monkeypatch.setenv("NOTECHECK_API_KEYS", "0123456789abcdef0123")
     assert Settings.from_env().api_keys == ("0123456789abcdef0123",)
+
+
+def test_a_body_that_is_not_utf8_gets_the_documented_422(client):
+    r = client.post(
+        "/v1/check",
+        content=b'{"text":"Faxed \xff ROI"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "malformed_json"

@@ -174,6 +174,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI answers 400 when the body is not UTF-8; the API documents one answer for
+            # a body it cannot read as JSON.
+            return error_response(422, "malformed_json", "request body is not valid UTF-8 JSON")
         codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         response = error_response(
