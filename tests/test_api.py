@@ -286,3 +286,20 @@ def test_a_body_that_is_not_utf8_gets_the_documented_422(client):
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "malformed_json"
+
+
+def test_without_a_key_the_body_is_never_read_and_the_docs_are_closed(keyed_client):
+    reads = {"n": 0}
+
+    def body():  # a streamed (chunked) body: counts how much of it the server pulls
+        for _ in range(1000):
+            reads["n"] += 1
+            yield b"x" * 65536
+
+    r = keyed_client.post("/v1/check", content=body(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert reads["n"] <= 2  # 64 MB offered; at most the first chunk was touched
+    for path in ("/docs", "/openapi.json"):
+        assert keyed_client.get(path).status_code == 401
+        assert keyed_client.get(path, headers={"X-API-Key": "k-one"}).status_code == 200
+    assert keyed_client.get("/").status_code == 200  # the page itself sends the key per call

@@ -22,7 +22,13 @@ from starlette.types import Scope
 
 from notecheck import __version__
 from notecheck.api.errors import ApiError, error_response
-from notecheck.api.routes import check_router, health_router, meta_router, web_router
+from notecheck.api.routes import (
+    check_router,
+    health_router,
+    key_matches,
+    meta_router,
+    web_router,
+)
 from notecheck.api.settings import Settings
 from notecheck.engine import Engine
 from notecheck.model import ModelError
@@ -34,6 +40,9 @@ def _log_request(fields: dict[str, object]) -> None:
     # One structured line per request. Never the body: notes are protected health information.
     logger.info(json.dumps(fields, sort_keys=True))
 
+
+# With API keys set, these need one: the API, and the docs that describe it.
+_KEYED_PATHS = ("/v1/", "/docs", "/redoc", "/openapi.json")
 
 # The page's own assets; anything else in the package folder (its __init__.py) is not served.
 _ASSETS = frozenset({"app.js", "style.css"})
@@ -124,7 +133,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             response: Response
-            if length > settings.max_body_bytes:
+            if (
+                settings.api_keys
+                and request.url.path.startswith(_KEYED_PATHS)
+                and not key_matches(settings.api_keys, request.headers.get("x-api-key"))
+            ):
+                # Before the body is read: an unauthenticated client cannot make the server
+                # read or parse anything.
+                response = error_response(
+                    401, "unauthorized", "a valid X-API-Key header is required"
+                )
+            elif length > settings.max_body_bytes:
                 response = error_response(
                     413, "body_too_large", f"request body over {settings.max_body_bytes} bytes"
                 )
