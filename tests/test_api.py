@@ -303,3 +303,23 @@ def test_without_a_key_the_body_is_never_read_and_the_docs_are_closed(keyed_clie
         assert keyed_client.get(path).status_code == 401
         assert keyed_client.get(path, headers={"X-API-Key": "k-one"}).status_code == 200
     assert keyed_client.get("/").status_code == 200  # the page itself sends the key per call
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off_with_413(engine):
+    app = create_app(
+        Settings(api_keys=("0123456789abcdef",), max_body_bytes=1_000_000), engine=engine
+    )
+
+    def body():  # no Content-Length: only counting the stream can stop it
+        for _ in range(200):
+            yield b"x" * 65536
+
+    with TestClient(app) as c:
+        r = c.post(
+            "/v1/check",
+            content=body(),
+            headers={"Content-Type": "application/json", "X-API-Key": "0123456789abcdef"},
+        )
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+        ok = post(c, "/v1/check", {"text": NOTE}, **{"X-API-Key": "0123456789abcdef"})
+        assert ok.status_code == 200

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notecheck import __version__
 from notecheck.api.errors import ApiError, error_response
@@ -39,6 +39,57 @@ logger = logging.getLogger("notecheck.api")
 def _log_request(fields: dict[str, object]) -> None:
     # One structured line per request. Never the body: notes are protected health information.
     logger.info(json.dumps(fields, sort_keys=True))
+
+
+class _BodyLimit:
+    """Count the body as it streams in and stop at the limit with a 413.
+
+    With or without a Content-Length: a chunked body used to be read whole before anything
+    looked at its size. Past the limit the app is told the client went away, and its answer is
+    replaced by the 413.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+        exceeded = False
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    exceeded = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # the app's answer to a cut-off body is replaced below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            response = error_response(
+                413, "body_too_large", f"request body over {self.limit} bytes"
+            )
+            await response(scope, receive, send)
 
 
 # With API keys set, these need one: the API, and the docs that describe it.
@@ -197,7 +248,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # FastAPI answers 400 when the body is not UTF-8; the API documents one answer for
             # a body it cannot read as JSON.
             return error_response(422, "malformed_json", "request body is not valid UTF-8 JSON")
-        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        codes = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+        }
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         response = error_response(
             exc.status_code, codes.get(exc.status_code, "http_error"), message
@@ -226,4 +282,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(web_router)
     static = resources.files("notecheck.web")
     app.mount("/static", _PageAssets(directory=str(static)), name="static")
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     return app
