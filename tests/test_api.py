@@ -323,3 +323,49 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413(engine):
         assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
         ok = post(c, "/v1/check", {"text": NOTE}, **{"X-API-Key": "0123456789abcdef"})
         assert ok.status_code == 200
+
+
+def test_a_body_that_stops_arriving_gets_408_after_the_timeout():
+    import asyncio
+
+    from notecheck.api.app import _BodyLimit
+
+    async def app(scope, receive, send):  # an app that reads its whole body, as FastAPI does
+        while (await receive()).get("more_body", False):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    chunks = [{"type": "http.request", "body": b"{", "more_body": True}]
+
+    async def receive():
+        if chunks:
+            return chunks.pop()
+        await asyncio.sleep(3600)  # the client stops sending
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def run():
+        limit = _BodyLimit(app, limit=1_000_000, timeout=0.2)
+        await asyncio.wait_for(limit({"type": "http"}, receive, send), 5)
+
+    asyncio.run(run())
+    assert sent[0]["status"] == 408
+    assert b"request_timeout" in sent[1]["body"]
+
+
+def test_the_server_closes_idle_connections_and_caps_them(monkeypatch):
+    import uvicorn
+
+    from notecheck.api.server import serve
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.delenv("NOTECHECK_API_KEYS", raising=False)
+    monkeypatch.setenv("NOTECHECK_MAX_CONNECTIONS", "50")
+    assert serve(port=8999) == 0
+    assert seen["timeout_keep_alive"] == 5 and seen["limit_concurrency"] == 50
+    assert seen["host"] == "127.0.0.1" and seen["access_log"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -49,9 +50,10 @@ class _BodyLimit:
     replaced by the 413.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout  # seconds to wait for each part of the body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,13 +61,19 @@ class _BodyLimit:
             return
         seen = 0
         exceeded = False
+        slow = False
         started = False
 
         async def limited() -> Message:
-            nonlocal seen, exceeded
+            nonlocal seen, exceeded, slow
             if exceeded:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                # A body that trickles in (or stops) must not hold a worker forever.
+                exceeded = slow = True
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
@@ -86,8 +94,10 @@ class _BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            response = error_response(
-                413, "body_too_large", f"request body over {self.limit} bytes"
+            response = (
+                error_response(408, "request_timeout", f"no body data for {self.timeout:g} seconds")
+                if slow
+                else error_response(413, "body_too_large", f"request body over {self.limit} bytes")
             )
             await response(scope, receive, send)
 
@@ -282,5 +292,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(web_router)
     static = resources.files("notecheck.web")
     app.mount("/static", _PageAssets(directory=str(static)), name="static")
-    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        _BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+    )
     return app

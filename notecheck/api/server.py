@@ -39,5 +39,9 @@ def serve(host: str | None = None, port: int = 8000, workers: int = 1) -> int:
         workers=workers,
         access_log=False,  # our own request log carries no query strings or bodies
         log_level="info",
+        # Idle keep-alive connections close after 5 s; past the cap new connections get 503
+        # instead of piling up (thousands of idle sockets used to lock new clients out).
+        timeout_keep_alive=5,
+        limit_concurrency=settings.max_connections,
     )
     return 0

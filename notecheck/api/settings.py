@@ -38,13 +38,18 @@ class Settings:
     max_body_bytes: int = 25 * 1024 * 1024
     #: Model directory (default: the shipped model).
     model_dir: str | None = None
+    #: Seconds to wait for each part of a request body before answering 408.
+    body_timeout_seconds: float = 20.0
+    #: Most connections and requests served at once (uvicorn answers 503 beyond it).
+    max_connections: int = 200
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read the settings from the environment.
 
         ``NOTECHECK_API_KEYS`` (comma-separated), ``NOTECHECK_MAX_TEXT_CHARS``,
-        ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES`` and ``NOTECHECK_MODEL_DIR``.
+        ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES``, ``NOTECHECK_MODEL_DIR``,
+        ``NOTECHECK_BODY_TIMEOUT_SECONDS`` and ``NOTECHECK_MAX_CONNECTIONS``.
         """
         keys = tuple(
             k.strip() for k in os.environ.get("NOTECHECK_API_KEYS", "").split(",") if k.strip()
@@ -63,4 +68,6 @@ class Settings:
             max_batch=_int("NOTECHECK_MAX_BATCH", 1000),
             max_body_bytes=_int("NOTECHECK_MAX_BODY_BYTES", 25 * 1024 * 1024),
             model_dir=os.environ.get("NOTECHECK_MODEL_DIR") or None,
+            body_timeout_seconds=float(_int("NOTECHECK_BODY_TIMEOUT_SECONDS", 20)),
+            max_connections=_int("NOTECHECK_MAX_CONNECTIONS", 200),
         )
