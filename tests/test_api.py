@@ -369,3 +369,41 @@ def test_the_server_closes_idle_connections_and_caps_them(monkeypatch):
     assert serve(port=8999) == 0
     assert seen["timeout_keep_alive"] == 5 and seen["limit_concurrency"] == 50
     assert seen["host"] == "127.0.0.1" and seen["access_log"] is False
+
+
+def test_a_single_check_is_not_held_behind_a_large_batch(engine):
+    import threading
+    import time
+
+    class SlowEngine:
+        """The real engine, 50 ms per note: a large batch is slow, a single check is not."""
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def check_many(self, notes, **kw):
+            notes = list(notes)
+            time.sleep(0.05 * len(notes))
+            return self._inner.check_many(notes, **kw)
+
+    app = create_app(Settings(max_batch=100), engine=SlowEngine(engine))  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        done = {}
+
+        def run_batch():
+            post(c, "/v1/check/batch", {"notes": [{"text": NOTE}] * 60})  # about 3 s of work
+            done["batch"] = time.perf_counter()
+
+        worker = threading.Thread(target=run_batch)
+        worker.start()
+        time.sleep(0.5)  # the batch is under way
+        started = time.perf_counter()
+        r = post(c, "/v1/check", {"text": NOTE})
+        done["single"] = time.perf_counter()
+        worker.join()
+    assert r.status_code == 200
+    assert done["single"] - started < 1.5  # waits for one chunk of the batch, not all of it
+    assert done["single"] < done["batch"]
