@@ -407,3 +407,24 @@ def test_a_single_check_is_not_held_behind_a_large_batch(engine):
     assert r.status_code == 200
     assert done["single"] - started < 1.5  # waits for one chunk of the batch, not all of it
     assert done["single"] < done["batch"]
+
+
+def test_the_server_log_withholds_tracebacks_that_could_quote_a_note():
+    import io
+    import logging.config
+
+    from notecheck.api.server import log_config
+
+    config = log_config()
+    stream = io.StringIO()
+    config["handlers"]["default"]["stream"] = stream
+    config["handlers"]["default"].pop("class")
+    config["handlers"]["default"]["()"] = lambda stream: logging.StreamHandler(stream)
+    logging.config.dictConfig(config)
+    try:
+        raise ValueError("could not parse: Clt Maria Lopez, DOB 3/4/81, disclosed SI")
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    logged = stream.getvalue()
+    assert "Exception in ASGI application" in logged and "ValueError" in logged
+    assert "Maria Lopez" not in logged and "Traceback" not in logged
