@@ -411,7 +411,8 @@ def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
     )
 
 
-def _read_toml(path: Path | None, default_name: str) -> tuple[dict[str, Any], bytes]:
+def read_toml(path: str | Path | None, default_name: str) -> tuple[dict[str, Any], bytes]:
+    """A rules data file (``path``, or the shipped ``default_name``) parsed, with its bytes."""
     if path is None:
         data = resources.files("notecheck.rules").joinpath(default_name).read_bytes()
     else:
@@ -432,8 +433,8 @@ def load_catalog(
     CatalogError
         On any schema violation, duplicate id or unresolvable citation.
     """
-    raw_rules, rule_bytes = _read_toml(Path(rules_path) if rules_path else None, "il132.toml")
-    raw_ctx, ctx_bytes = _read_toml(Path(context_path) if context_path else None, "context.toml")
+    raw_rules, rule_bytes = read_toml(rules_path or None, "il132.toml")
+    raw_ctx, ctx_bytes = read_toml(context_path or None, "context.toml")
     _strict(raw_rules, {"profile", "version", "title", "rules"}, "catalog")
     rules = [_parse_rule(r) for r in raw_rules.get("rules", [])]
     seen: set[str] = set()

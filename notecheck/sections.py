@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from notecheck.catalog import CatalogError
+from notecheck.catalog import CatalogError, read_toml
 
 SECTIONS_KEY = "sections"
 _TEXT_KEY = "notecheck_text"
@@ -195,14 +193,7 @@ def load_section_rules(path: str | Path | None = None) -> SectionRules:
     """Load and validate ``rules/sections.toml`` (or ``path``)."""
     import hashlib
 
-    if path is None:
-        data = resources.files("notecheck.rules").joinpath("sections.toml").read_bytes()
-    else:
-        data = Path(path).read_bytes()
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path or 'sections.toml'}: {exc}") from exc
+    raw, data = read_toml(path, "sections.toml")
     return parse_section_rules(raw, hashlib.sha256(data).hexdigest())
 
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from notecheck.catalog import CatalogError
+from notecheck.catalog import CatalogError, read_toml
 from notecheck.labels import LABELS
 from notecheck.seeds import parse_citation
 
@@ -163,14 +160,7 @@ def parse_service_rules(raw: dict[str, Any]) -> ServiceRules:
 
 def load_service_rules(path: str | Path | None = None) -> ServiceRules:
     """Load and validate ``rules/services.toml`` (or ``path``)."""
-    if path is None:
-        data = resources.files("notecheck.rules").joinpath("services.toml").read_bytes()
-    else:
-        data = Path(path).read_bytes()
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path or 'services.toml'}: {exc}") from exc
+    raw, _ = read_toml(path, "services.toml")
     return parse_service_rules(raw)
 
 
