@@ -10,33 +10,44 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
+import skops.io
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from notecheck.errors import ModelError  # re-exported: notecheck.model.ModelError
 from notecheck.labels import LABELS
 
-ARTIFACT_NAME = "model.joblib"
+ARTIFACT_NAME = "model.skops"
 MANIFEST_NAME = "manifest.json"
 META_NAME = "meta.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# skops rebuilds only types it trusts (builtins, numpy, scipy, public scikit-learn estimators)
+# plus these, so a swapped artifact cannot run code on load the way a pickle can. Kept to what
+# the Pipeline above needs; ``save_model`` refuses to write an artifact that would need more.
+TRUSTED_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
 WORD_TOKEN_PATTERN = r"(?u)\b[\w/'-]+\b"
 
 
 def default_model_dir() -> Path:
-    """``models/il132`` of the repository this package lives in."""
-    return Path(__file__).resolve().parent.parent / "models" / "il132"
+    """The copy an installed wheel carries, else ``models/il132`` of the checkout."""
+    package = Path(__file__).resolve().parent
+    bundled = package / "models" / "il132"
+    return bundled if bundled.is_dir() else package.parent / "models" / "il132"
 
 
 def make_rows(
@@ -201,7 +212,7 @@ def _sha256(path: Path) -> str:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries an artifact depends on."""
     versions = {}
-    for package in ("notecheck", "scikit-learn", "spacy", "numpy", "joblib"):
+    for package in ("notecheck", "scikit-learn", "spacy", "numpy", "scipy", "skops"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -213,7 +224,11 @@ def save_model(pipeline: Pipeline, model_dir: Path, meta: dict[str, Any]) -> dic
     """Write the artifact, a checksum manifest and ``meta.json``; returns the final meta."""
     model_dir.mkdir(parents=True, exist_ok=True)
     artifact = model_dir / ARTIFACT_NAME
-    joblib.dump(pipeline, artifact, compress=3)
+    skops.io.dump(pipeline, artifact, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+    needed = set(skops.io.get_untrusted_types(file=artifact)) - set(TRUSTED_TYPES)
+    if needed:
+        artifact.unlink()
+        raise ModelError(f"the pipeline needs types load_model does not trust: {sorted(needed)}")
     checksum = _sha256(artifact)
     meta = {
         **meta,
@@ -233,13 +248,16 @@ def _minor(version: str) -> str:
 
 
 def load_model(model_dir: str | Path | None = None) -> TextModel:
-    """Verify the artifact's checksum and library versions, then unpickle it.
+    """Verify the artifact's checksum and library versions, then rebuild it with skops.
+
+    The checksum catches corruption; skops' allow-list catches tampering (an artifact that
+    names any type outside ``TRUSTED_TYPES`` and skops' defaults is refused, not executed).
 
     Raises
     ------
     ModelError
-        Missing files, a checksum mismatch (corrupt or tampered artifact), or a scikit-learn
-        version other than the one the artifact was trained with.
+        Missing files, a checksum mismatch, untrusted types, an artifact that is not a skops
+        file, or a scikit-learn version other than the one the artifact was trained with.
     """
     folder = Path(model_dir) if model_dir else default_model_dir()
     artifact, manifest_path, meta_path = (
@@ -272,7 +290,12 @@ def load_model(model_dir: str | Path | None = None) -> TextModel:
             f"{installed}; reinstall the pinned version or run 'notecheck train'"
         )
     try:
-        pipeline = joblib.load(artifact)
-    except Exception as exc:  # unpickling errors have no common base class
+        pipeline = skops.io.load(artifact, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        raise ModelError(
+            f"model artifact {artifact} names types notecheck does not trust ({exc}); "
+            "refusing to load it"
+        ) from exc
+    except Exception as exc:  # not a zip, not a skops schema, a malformed tree: no common base
         raise ModelError(f"could not load model artifact {artifact}: {type(exc).__name__}") from exc
     return TextModel(pipeline, meta)

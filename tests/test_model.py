@@ -1,13 +1,25 @@
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
 import shutil
 
 import pytest
+import skops.io
+from sklearn.preprocessing import FunctionTransformer
 
 from notecheck.data import load_notes
 from notecheck.evaluate import fit_engine_model, parse_corpus
-from notecheck.model import ModelError, default_model_dir, load_model, save_model
+from notecheck.model import (
+    ARTIFACT_NAME,
+    MANIFEST_NAME,
+    ModelError,
+    default_model_dir,
+    load_model,
+    save_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +57,7 @@ def model_copy(tmp_path):
 
 
 def test_corrupt_artifact_is_refused_before_unpickling(model_copy):
-    artifact = model_copy / "model.joblib"
+    artifact = model_copy / ARTIFACT_NAME
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0xFF
     artifact.write_bytes(bytes(data))
@@ -53,8 +65,47 @@ def test_corrupt_artifact_is_refused_before_unpickling(model_copy):
         load_model(model_copy)
 
 
+def _rehash_manifest(model_dir):
+    """What an attacker who can write the folder does: make the checksum agree."""
+    manifest_path = model_dir / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    digest = hashlib.sha256((model_dir / ARTIFACT_NAME).read_bytes()).hexdigest()
+    manifest["files"][ARTIFACT_NAME] = digest
+    manifest_path.write_text(json.dumps(manifest))
+
+
+class _CreatesFileOnUnpickle:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_with_a_rehashed_manifest_does_not_run_code(model_copy, tmp_path):
+    marker = tmp_path / "code-ran"
+    (model_copy / ARTIFACT_NAME).write_bytes(pickle.dumps(_CreatesFileOnUnpickle(marker)))
+    _rehash_manifest(model_copy)
+    with pytest.raises(ModelError, match="could not load model artifact"):
+        load_model(model_copy)
+    assert not marker.exists()
+
+
+def test_an_artifact_naming_an_untrusted_type_is_refused(model_copy):
+    skops.io.dump(FunctionTransformer(func=os.system), model_copy / ARTIFACT_NAME)
+    _rehash_manifest(model_copy)
+    with pytest.raises(ModelError, match=r"does not trust .*posix\.system"):
+        load_model(model_copy)
+
+
+def test_save_refuses_a_pipeline_that_load_would_not_trust(tmp_path):
+    with pytest.raises(ModelError, match="does not trust"):
+        save_model(FunctionTransformer(func=os.system), tmp_path, {})
+    assert not (tmp_path / ARTIFACT_NAME).exists()
+
+
 def test_missing_artifact_gives_a_clear_error(model_copy):
-    (model_copy / "model.joblib").unlink()
+    (model_copy / ARTIFACT_NAME).unlink()
     with pytest.raises(ModelError, match="missing"):
         load_model(model_copy)
 
