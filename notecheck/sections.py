@@ -168,12 +168,13 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
         # at a line start (after an optional bullet), after a sentence end or after the "|" of a
         # one-line field export ("Service: CM | Narrative: ..."), then a separator, or a heading
         # alone on its line
-        rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?<=\|)[ \t]*"
+        rf"(?:(?:^|(?<=\n))[ \t]*(?:[-*•#>]+[ \t]*)?|(?<=[|;])[ \t]*"
         rf"|(?:(?<=[.!?])|(?<=[.!?][\"”’')\]]))[ \t]+)"
         rf"(?P<name>{alternation})"
-        # a short qualifier may sit between a heading and its separator: "ITP Goal (from
-        # transition plan):", "Plan (next 30 days):"
-        rf"(?:(?:[ \t]*\([^()\n]{{1,40}}\))?(?P<sep>{_SEPARATOR})[ \t]*"
+        # a number or a short qualifier may sit between a heading and its separator: "Goal 2:",
+        # "Obj #1.3 -", "ITP Goal (from transition plan):", "Plan (next 30 days):"
+        rf"(?:(?:[ \t]+#?[0-9]+(?:\.[0-9]+)*[a-z]?)?(?:[ \t]*\([^()\n]{{1,40}}\))?"
+        rf"(?P<sep>{_SEPARATOR})[ \t]*"
         rf"|(?<=\bby)[ \t]+|[ \t]*(?=\r?\n|$))",
         re.IGNORECASE,
     )

@@ -67,6 +67,11 @@ _RANGE_RE = re.compile(
     r"(?!\d|:\d)",  # a colon may follow: "met w/ SW 9:45-10:25: reviewed ..."
     re.IGNORECASE,
 )
+# A 24-hour clock without a colon on each side: "0915-0940", "(1300-1345)", "1310-1345 hrs".
+_MILITARY_RE = re.compile(
+    r"(?<![\w:./$#-])(?P<ah>[01]\d|2[0-3])(?P<amin>[0-5]\d)\s*(?:-|–|—|to)\s*"
+    r"(?P<bh>[01]\d|2[0-3])(?P<bmin>[0-5]\d)(?:\s*hrs?\b)?(?![\w:/-]|\.\d)"
+)
 # Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM"
 _FIELD_RE = re.compile(
     r"\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?|stop(?:\s+time)?"
@@ -155,7 +160,7 @@ _APPOINTMENT_MOVE = re.compile(
 
 
 def find_ranges(text: str) -> list[TimeMention]:
-    """Clock ranges ("9:00-10:15", "9:45pm-12:15am", "10-11am") as minutes."""
+    """Clock ranges ("9:00-10:15", "9:45pm-12:15am", "10-11am", "0915-0940") as minutes."""
     found = []
     for match in _RANGE_RE.finditer(text):
         a_colon, b_colon = match["amin"] is not None, match["bmin"] is not None
@@ -172,6 +177,20 @@ def find_ranges(text: str) -> list[TimeMention]:
         if clock is not None:
             found.append(
                 TimeMention(match.start(), match.end(), float(clock[1] - clock[0]), "range", clock)
+            )
+    for match in _MILITARY_RE.finditer(text):
+        first, second = int(match["ah"] + match["amin"]), int(match["bh"] + match["bmin"])
+        if 1950 <= first < second <= 2099 and second - first <= 5:
+            continue  # "2023-2024": years
+        if _APPOINTMENT_MOVE.search(text[max(0, match.start() - 50) : match.start()]):
+            continue
+        start = int(match["ah"]) * 60 + int(match["amin"])
+        end = int(match["bh"]) * 60 + int(match["bmin"])
+        if end <= start:
+            end += 1440  # "2330-0015": past midnight
+        if end - start <= 720:
+            found.append(
+                TimeMention(match.start(), match.end(), float(end - start), "range", (start, end))
             )
     # "Start Time: 9:00 ... End Time: 10:15" written as separate fields.
     fields = list(_FIELD_RE.finditer(text))

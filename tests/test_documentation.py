@@ -22,6 +22,9 @@ from notecheck.timeparse import find_ranges, find_times, note_time
         ("12:20p-1:10p", 50),
         ("9:00-9:45 pm", 45),
         ("w/ SW and clt 9:45-10:25: reviewed", 40),  # a colon after the range
+        ("(0950-1020)", 30),  # 24-hour clock without colons
+        ("1310-1345 hrs", 35),
+        ("2330-0015", 45),  # past midnight
     ],
 )
 def test_start_stop_ranges_give_minutes(text, minutes):
@@ -39,6 +42,10 @@ def test_start_stop_ranges_give_minutes(text, minutes):
         "steps 1-2 a day",
         "phoned the clinic to push his appt from 2:00 to 2:30",  # an appointment moved
         "rescheduled the intake from 10:00am to 11:15am",
+        "in school yr 2023-2024",  # years, not a 24-hour clock
+        "call 217-555-0192",
+        "MRN 1234-5678",
+        "moved the visit from 1300 to 1400",
     ],
 )
 def test_number_ranges_are_not_times(text):

@@ -154,6 +154,30 @@ def test_a_qualifier_between_a_heading_and_its_colon_keeps_the_heading():
     assert kind_of(text, "spoke for herself") == "response"
 
 
+def test_fields_separated_by_semicolons_on_one_line_are_sections():
+    text = (
+        "Date: 03/18/2024; Staff: R. Okafor, QMHP; Goal: clt will attend CST; "
+        "Intervention: Writer submitted the MCO request for more units (40 min); "
+        "Response: clt not present; Plan: f/u w/ UM Fri; Total: 40 min"
+    )
+    assert kind_of(text, "R. Okafor") == "header"
+    assert kind_of(text, "attend CST") == "goal"
+    assert kind_of(text, "submitted the MCO") == "activity"
+    assert kind_of(text, "clt not present") == "response"
+    assert kind_of(text, "f/u w/ UM") == "plan"
+
+
+def test_a_numbered_goal_heading_inside_the_narrative_is_a_goal():
+    text = (
+        "Called clt, no answer (2 min). ITP goal 2: clt will keep her housing; CM-TLA "
+        "post placement visit. Obj #1.3 - attend day program. Writer faxed the summary."
+    )
+    assert kind_of(text, "no answer") == "activity"
+    assert kind_of(text, "post placement visit") == "goal"
+    assert kind_of(text, "attend day program") == "goal"
+    assert kind_of(text, "faxed the summary") == "activity"
+
+
 def test_the_model_reads_the_response_but_its_rule_matches_do_not_count():
     response = RULES.kinds["response"]
     assert response.model_reads and not response.counts and response.modifier == "in_response"
