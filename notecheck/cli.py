@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from notecheck import __version__
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_DATA = 0, 2, 2, 3, 4
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, reported without its details
 
 _COLORS = {
     "non-billable": "\033[1;31m",
@@ -367,6 +368,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and the reader went away: not an error worth a traceback.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown quiet
         return EXIT_OK
+    except Exception as exc:
+        # A traceback or an exception message can quote the note: name the type only, unless
+        # the operator asks for the details on a machine where PHI on stderr is acceptable.
+        if os.environ.get("NOTECHECK_DEBUG") == "1":
+            raise
+        _err(
+            f"internal error ({type(exc).__name__}); details withheld because they may quote "
+            "a note (set NOTECHECK_DEBUG=1 to see them)"
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

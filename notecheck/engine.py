@@ -28,6 +28,7 @@ from notecheck.nlp import (
     parse_texts,
     section_rules_of,
 )
+from notecheck.normalize import fold, unfold_result
 from notecheck.result import (
     Activity,
     DocumentationCheck,
@@ -289,6 +290,11 @@ class Engine:
         return parse_texts(self.nlp, texts, batch_size=batch_size)
 
     def _results(self, items: list[NoteInput], batch_size: int) -> list[Result]:
+        # Rules and model read folded text (no zero-width characters or look-alike letters);
+        # the result points into the text as given.
+        folds = [fold(item.text) for item in items]
+        originals = items
+        items = [item._replace(text=folded.text) for item, folded in zip(items, folds, strict=True)]
         texts = [item.text for item in items]
         docs = list(self.parse(texts, batch_size=batch_size))
         model_input = self.model.meta.get("model_input", "full")
@@ -311,9 +317,13 @@ class Engine:
             decisions.append(decide(doc.cats, doc_votes, has_activity=bool(seen.strip())))
         terms = self.model.top_terms_features(features, [d.label for d in decisions])
         return [
-            self._build_result(item, doc, probs, decision, doc_votes, term_list)
-            for item, doc, probs, decision, doc_votes, term_list in zip(
-                items, docs, probabilities, decisions, votes, terms, strict=True
+            unfold_result(
+                self._build_result(item, doc, probs, decision, doc_votes, term_list),
+                folded,
+                original.text,
+            )
+            for item, doc, probs, decision, doc_votes, term_list, folded, original in zip(
+                items, docs, probabilities, decisions, votes, terms, folds, originals, strict=True
             )
         ]
 
@@ -548,9 +558,21 @@ class Engine:
             valid.append(item)
             positions.append(i)
         if valid:
-            for i, result in zip(positions, self._results(valid, batch_size), strict=True):
+            for i, result in zip(positions, self._results_each(valid, batch_size), strict=True):
                 out[i] = result
         return [r for r in out if r is not None]
+
+    def _results_each(self, items: list[NoteInput], batch_size: int) -> list[Result | CheckError]:
+        """``_results``, but a note the engine fails on becomes a ``CheckError`` in its place.
+
+        The error names the exception type only: its message may quote the note.
+        """
+        try:
+            return list(self._results(items, batch_size))
+        except Exception as exc:  # noqa: BLE001 - find the note that fails, keep the others
+            if len(items) == 1:
+                return [CheckError("internal_error", f"the check failed ({type(exc).__name__})")]
+        return [outcome for item in items for outcome in self._results_each([item], 1)]
 
 
 def _evidence_sentence(

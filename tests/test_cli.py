@@ -81,3 +81,15 @@ def test_check_names_each_rule_source_readably(capsys):
     assert main(["check", "Drove clt to the DHS office and waited 40 min."]) == 0
     out = capsys.readouterr().out
     assert "Illinois, Rule 132 Q&A, question 8 (line 131) [000_7327f7de9bed1889.txt#Q8" in out
+
+
+def test_an_internal_error_names_its_type_but_never_the_note(monkeypatch, capsys):
+    from notecheck.engine import Engine
+
+    def fails(self, items, batch_size):
+        raise RuntimeError(f"could not parse {items[0].text!r}")
+
+    monkeypatch.setattr(Engine, "_results", fails)
+    assert main(["check", "Jane Roe told writer she drove to the clinic."]) == 70
+    err = capsys.readouterr().err
+    assert "RuntimeError" in err and "Jane Roe" not in err and "Traceback" not in err

@@ -214,3 +214,19 @@ def test_look_alike_words_are_shown_as_not_counted_with_their_reason(
     assert not hits[0].active
     assert modifier in hits[0].modifiers
     assert f"not counted ({reason}" in hits[0].sentence
+
+
+def test_a_note_the_engine_fails_on_is_an_error_in_its_place_without_its_text(engine, monkeypatch):
+    results = type(engine)._results
+
+    def fails_on_marker(self, items, batch_size):
+        if any("Roe" in item.text for item in items):
+            raise RuntimeError(f"could not parse {items[0].text!r}")
+        return results(self, items, batch_size)
+
+    monkeypatch.setattr(type(engine), "_results", fails_on_marker)
+    notes = ["Drove clt to the pharmacy, 20 min.", "Jane Roe called.", "Left VM for SSA."]
+    out = list(engine.check_many(notes))
+    assert [type(o).__name__ for o in out] == ["Result", "CheckError", "Result"]
+    assert out[1].code == "internal_error" and "Roe" not in out[1].message
+    assert out[0].label == out[2].label == "NON-BILLABLE"
