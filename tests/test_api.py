@@ -208,6 +208,23 @@ def test_reviewer_page_is_served_without_external_assets(client):
     assert docs.status_code == 200 and "cdn." not in docs.text and "https://" not in docs.text
 
 
+def test_an_app_without_keys_answers_only_clients_on_its_own_machine(engine):
+    # The guard lives in the app, so an app started by plain uvicorn on 0.0.0.0 is covered.
+    app = create_app(Settings(), engine=engine)
+    with TestClient(app, client=("203.0.113.9", 50123)) as remote:
+        r = post(remote, "/v1/check", {"text": NOTE})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "keys_required"
+        assert remote.get("/").status_code == 403
+        assert remote.get("/healthz").status_code == 200  # probes carry no PHI
+    for local in (("127.0.0.1", 50123), ("::1", 50123)):
+        with TestClient(app, client=local) as c:
+            assert post(c, "/v1/check", {"text": NOTE}).status_code == 200
+    keyed = create_app(Settings(api_keys=("k-one-sixteen-chars",)), engine=engine)
+    with TestClient(keyed, client=("203.0.113.9", 50123)) as remote:
+        r = post(remote, "/v1/check", {"text": NOTE}, **{"X-API-Key": "k-one-sixteen-chars"})
+        assert r.status_code == 200
+
+
 def test_serve_refuses_public_bind_without_keys(monkeypatch):
     from notecheck.api.server import serve
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import threading
@@ -104,6 +105,22 @@ class _BodyLimit:
 
 # With API keys set, these need one: the API, and the docs that describe it.
 _KEYED_PATHS = ("/v1/", "/docs", "/redoc", "/openapi.json")
+# Health probes carry no PHI and often come from another host (an orchestrator).
+_PROBE_PATHS = ("/healthz", "/readyz")
+
+
+def _on_this_machine(client: tuple[str, int] | None) -> bool:
+    """Whether a keyless server may answer this client: a loopback address, or no address.
+
+    A Unix socket has no client address, and neither does an in-process test client; any TCP
+    client has one.
+    """
+    if client is None:
+        return True
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return True
 
 # The page's own assets; anything else in the package folder (its __init__.py) is not served.
 _ASSETS = frozenset({"app.js", "style.css"})
@@ -195,6 +212,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             response: Response
             if (
+                not settings.api_keys
+                and request.url.path not in _PROBE_PATHS
+                and not _on_this_machine(
+                    (request.client.host, request.client.port) if request.client else None
+                )
+            ):
+                # The same guard as `notecheck serve`, inside the app: started any other way
+                # (uvicorn on 0.0.0.0, a container), a server without keys is not open to the
+                # network.
+                response = error_response(
+                    403,
+                    "keys_required",
+                    "no API keys are configured; this server answers clients on its own machine "
+                    "only (set NOTECHECK_API_KEYS)",
+                )
+            elif (
                 settings.api_keys
                 and request.url.path.startswith(_KEYED_PATHS)
                 and not key_matches(settings.api_keys, request.headers.get("x-api-key"))
