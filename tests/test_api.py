@@ -388,23 +388,26 @@ def test_the_server_closes_idle_connections_and_caps_them(monkeypatch):
     assert seen["host"] == "127.0.0.1" and seen["access_log"] is False
 
 
+class SlowEngine:
+    """The real engine, 50 ms per note: a large batch is slow, a single check is not."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def check_many(self, notes, **kw):
+        import time
+
+        notes = list(notes)
+        time.sleep(0.05 * len(notes))
+        return self._inner.check_many(notes, **kw)
+
+
 def test_a_single_check_is_not_held_behind_a_large_batch(engine):
     import threading
     import time
-
-    class SlowEngine:
-        """The real engine, 50 ms per note: a large batch is slow, a single check is not."""
-
-        def __init__(self, inner):
-            self._inner = inner
-
-        def __getattr__(self, name):
-            return getattr(self._inner, name)
-
-        def check_many(self, notes, **kw):
-            notes = list(notes)
-            time.sleep(0.05 * len(notes))
-            return self._inner.check_many(notes, **kw)
 
     app = create_app(Settings(max_batch=100), engine=SlowEngine(engine))  # type: ignore[arg-type]
     with TestClient(app) as c:
@@ -424,6 +427,29 @@ def test_a_single_check_is_not_held_behind_a_large_batch(engine):
     assert r.status_code == 200
     assert done["single"] - started < 1.5  # waits for one chunk of the batch, not all of it
     assert done["single"] < done["batch"]
+
+
+def test_readiness_says_busy_while_a_large_batch_saturates_the_engine(engine):
+    import threading
+    import time
+
+    limit = 20 * len(NOTE)
+    settings = Settings(max_batch=100, ready_max_queued_chars=limit)
+    app = create_app(settings, engine=SlowEngine(engine))  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        assert c.get("/readyz").status_code == 200
+        worker = threading.Thread(
+            target=post, args=(c, "/v1/check/batch", {"notes": [{"text": NOTE}] * 60})
+        )
+        worker.start()
+        time.sleep(0.5)  # 60 notes queued, about 3 s of work
+        busy = c.get("/readyz")
+        assert c.get("/healthz").status_code == 200  # alive all along
+        worker.join()
+        after = c.get("/readyz")
+    assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
+    assert after.status_code == 200  # the queue drained: ready again
+    assert app.state.engine_gate.queued_chars == 0
 
 
 def test_the_server_log_withholds_tracebacks_that_could_quote_a_note():

@@ -6,7 +6,6 @@ import asyncio
 import ipaddress
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notecheck import __version__
 from notecheck.api.errors import ApiError, error_response
+from notecheck.api.gate import EngineGate
 from notecheck.api.routes import (
     check_router,
     health_router,
@@ -122,6 +122,7 @@ def _on_this_machine(client: tuple[str, int] | None) -> bool:
     except ValueError:
         return True
 
+
 # The page's own assets; anything else in the package folder (its __init__.py) is not served.
 _ASSETS = frozenset({"app.js", "style.css"})
 
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine_lock = threading.Lock()
+    app.state.engine_gate = EngineGate()
 
     @app.middleware("http")
     async def request_log(

@@ -97,11 +97,17 @@ def healthz() -> Health:
 
 @health_router.get("/readyz", response_model=Health, responses={503: {"model": ErrorResponse}})
 def readyz(request: Request) -> Health | JSONResponse:
-    """Readiness: the model is loaded and its checksum verified."""
+    """Readiness: the model is loaded and verified, and the engine is not saturated."""
     engine = request.app.state.engine
     if engine is None:
         reason = request.app.state.model_error or "model not loaded yet"
         return error_response(503, "not_ready", reason)
+    queued = request.app.state.engine_gate.queued_chars
+    if queued > request.app.state.settings.ready_max_queued_chars:
+        # Saturated: alive and correct, but new work would wait; send it elsewhere for now.
+        return error_response(
+            503, "busy", f"{queued} characters of notes are waiting for the engine"
+        )
     return Health(
         status="ready", model_version=engine.model_version, ruleset_version=engine.ruleset_version
     )
@@ -130,8 +136,9 @@ def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
     limit = request.app.state.settings.max_text_chars
     if len(body.text) > limit:
         raise ApiError(413, "text_too_long", f"text over {limit} characters")
+    gate = request.app.state.engine_gate
     try:
-        with request.app.state.engine_lock:
+        with gate.queued(len(body.text)), gate.lock:
             result = engine.check(
                 body.text,
                 billed_code=body.billed_code,
@@ -190,13 +197,18 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
         for _, it in valid
     ]
     outcomes: list[Any] = []
+    lengths = [len(it.text) for _, it in valid]
+    gate = request.app.state.engine_gate
     # A few notes per turn of the engine lock: a single check waits for one chunk, not for the
     # whole batch (200 long notes used to hold every other check for two minutes).
-    for start in range(0, len(items), BATCH_CHUNK):
-        with request.app.state.engine_lock:
-            outcomes += engine.check_many(items[start : start + BATCH_CHUNK])
-        # Python's lock is not fair: without a pause this thread takes it straight back.
-        time.sleep(0.001)
+    with gate.queued(total_chars) as done:
+        for start in range(0, len(items), BATCH_CHUNK):
+            chunk = items[start : start + BATCH_CHUNK]
+            with gate.lock:
+                outcomes += engine.check_many(chunk)
+            done(sum(lengths[start : start + BATCH_CHUNK]))
+            # Python's lock is not fair: without a pause this thread takes it straight back.
+            time.sleep(0.001)
     for (i, item), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, CheckError):
             slots[i] = BatchItemError(
