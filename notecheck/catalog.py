@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from notecheck.labels import LABELS
 from notecheck.lemmas import lemma

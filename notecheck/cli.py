@@ -199,6 +199,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_versions(args: argparse.Namespace) -> int:
+    """Run ``notecheck versions``: the installed run-time dependencies, auditable."""
+    from notecheck.model import default_model_dir
+    from notecheck.versions import runtime_versions
+
+    meta_path = default_model_dir() / "meta.json"
+    trained = (
+        json.loads(meta_path.read_text()).get("dependencies", {}) if meta_path.is_file() else {}
+    )
+    for name, version in runtime_versions().items():
+        was = trained.get(name)
+        note = f"  # the model was trained with {was}" if was and was != version else ""
+        print(f"{name}=={version}{note}")
+    return EXIT_OK
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     """Run ``notecheck rules``."""
     from notecheck.catalog import load_catalog
@@ -318,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     only.add_argument("--cv-only", action="store_true", help="skip the structured split")
     only.add_argument("--split-only", action="store_true", help="skip cross-validation")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "versions", help="installed run-time dependencies as name==version (for pip-audit -r)"
+    )
+    p.set_defaults(func=cmd_versions)
 
     p = sub.add_parser("rules", help="list the rule catalog with citations")
     p.add_argument("--json", action="store_true")

@@ -355,5 +355,14 @@ def model_card(meta: dict[str, Any], report: dict[str, dict[str, Any]]) -> str:
         "  expect lower accuracy on real notes until it is validated on them.",
         "- Labels follow Illinois Rule 132; other jurisdictions need their own profile.",
         "",
+        "## Dependencies it was trained and tested with",
+        "",
+        "Audit these (or `notecheck versions` on the deployed machine) with `pip-audit -r` where",
+        "an advisory database is reachable:",
+        "",
+        "```",
+        *(f"{name}=={version}" for name, version in meta.get("dependencies", {}).items()),
+        "```",
+        "",
     ]
     return "\n".join(body)

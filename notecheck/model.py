@@ -28,6 +28,7 @@ from skops.io.exceptions import UntrustedTypesFoundException
 
 from notecheck.errors import ModelError  # re-exported: notecheck.model.ModelError
 from notecheck.labels import LABELS
+from notecheck.versions import runtime_versions
 
 ARTIFACT_NAME = "model.skops"
 MANIFEST_NAME = "manifest.json"
@@ -236,6 +237,7 @@ def save_model(pipeline: Pipeline, model_dir: Path, meta: dict[str, Any]) -> dic
         "model_version": f"il132-{checksum[:12]}",
         "labels": list(LABELS),
         "libraries": library_versions(),
+        "dependencies": runtime_versions(),
     }
     manifest = {"files": {ARTIFACT_NAME: checksum}, "format_version": FORMAT_VERSION}
     (model_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")

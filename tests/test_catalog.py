@@ -119,9 +119,8 @@ def test_every_illinois_rule_cites_an_illinois_passage_first():
 
 
 def _services(**change):
-    from importlib import resources
-
     import tomllib
+    from importlib import resources
 
     raw = tomllib.loads(
         resources.files("notecheck.rules").joinpath("services.toml").read_text("utf-8")

@@ -93,3 +93,14 @@ def test_an_internal_error_names_its_type_but_never_the_note(monkeypatch, capsys
     assert main(["check", "Jane Roe told writer she drove to the clinic."]) == 70
     err = capsys.readouterr().err
     assert "RuntimeError" in err and "Jane Roe" not in err and "Traceback" not in err
+
+
+def test_versions_lists_the_installed_runtime_closure_for_an_audit(capsys):
+    from importlib import metadata
+
+    assert main(["versions"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pins = dict(line.split("  #")[0].split("==") for line in lines)
+    assert pins["scikit-learn"] == metadata.version("scikit-learn")
+    assert {"spacy", "skops", "fastapi", "numpy", "thinc", "pydantic"} <= set(pins)
+    assert "pytest" not in pins  # test tools are not run-time dependencies

@@ -130,3 +130,19 @@ def test_shipped_model_matches_the_shipped_catalog_and_data():
     assert engine_cv["macro_f1"] >= 0.85
     assert engine_cv["per_label"]["NON-BILLABLE"]["recall"] >= 0.90
     assert engine_cv["macro_f1"] > meta["cv_metrics"]["tfidf_lr"]["macro_f1"]
+
+
+def test_the_shipped_model_records_every_runtime_dependency_it_was_trained_with():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    direct = {
+        re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ ;\[]", spec)[0]).lower()
+        for spec in pyproject["project"]["dependencies"]
+    }
+    meta = json.loads((default_model_dir() / "meta.json").read_text())
+    assert direct <= set(meta["dependencies"])
+    card = (default_model_dir() / "MODEL_CARD.md").read_text()
+    assert f"skops=={meta['dependencies']['skops']}" in card
