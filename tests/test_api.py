@@ -388,6 +388,53 @@ def test_the_server_closes_idle_connections_and_caps_them(monkeypatch):
     assert seen["host"] == "127.0.0.1" and seen["access_log"] is False
 
 
+def test_idle_connections_are_closed_whether_or_not_they_sent_a_request(engine):
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from notecheck.api.server import server_options
+
+    settings = Settings(keep_alive_seconds=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings, engine=engine),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        **server_options(settings),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def seconds_until_closed(sock):
+            sock.settimeout(5)
+            started = time.monotonic()
+            while sock.recv(4096):  # a response first, if a request was sent
+                pass
+            return time.monotonic() - started
+
+        silent = socket.create_connection(("127.0.0.1", port))  # never sends a byte
+        used = socket.create_connection(("127.0.0.1", port))
+        used.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert seconds_until_closed(silent) < 3
+        assert seconds_until_closed(used) < 3
+        silent.close()
+        used.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 class SlowEngine:
     """The real engine, 50 ms per note: a large batch is slow, a single check is not."""
 

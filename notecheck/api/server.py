@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import Any
@@ -28,6 +29,36 @@ class WithholdTracebacks(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+def _idle_closing_protocol() -> type[asyncio.Protocol]:
+    """Uvicorn's HTTP protocol, with the keep-alive timer started when a connection opens.
+
+    Uvicorn starts that timer only after a response, so a client that connects and never sends
+    a request holds its socket forever (thousands of them locked new clients out). Any data
+    received cancels the timer as before; a request in progress is never cut.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class IdleClosingProtocol(AutoHTTPProtocol):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    return IdleClosingProtocol
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options that bound idle and excess connections (shared with the tests)."""
+    return {
+        # Idle connections — fresh or kept alive — close after NOTECHECK_KEEP_ALIVE_SECONDS;
+        # past the cap new connections get 503 instead of piling up.
+        "http": _idle_closing_protocol(),
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.max_connections,
+    }
 
 
 def log_config() -> dict[str, Any]:
@@ -74,10 +105,7 @@ def serve(host: str | None = None, port: int = 8000, workers: int = 1) -> int:
         workers=workers,
         access_log=False,  # our own request log carries no query strings or bodies
         log_level="info",
-        # Idle keep-alive connections close after 5 s; past the cap new connections get 503
-        # instead of piling up (thousands of idle sockets used to lock new clients out).
-        timeout_keep_alive=5,
-        limit_concurrency=settings.max_connections,
         log_config=log_config(),
+        **server_options(settings),
     )
     return 0

@@ -42,6 +42,8 @@ class Settings:
     body_timeout_seconds: float = 20.0
     #: Most connections and requests served at once (uvicorn answers 503 beyond it).
     max_connections: int = 200
+    #: Seconds an idle connection (fresh or kept alive) stays open.
+    keep_alive_seconds: int = 5
     #: ``/readyz`` answers 503 busy while more note text than this waits for the engine
     #: (about 15 s of work on two cores).
     ready_max_queued_chars: int = 500_000
@@ -52,8 +54,8 @@ class Settings:
 
         ``NOTECHECK_API_KEYS`` (comma-separated), ``NOTECHECK_MAX_TEXT_CHARS``,
         ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES``, ``NOTECHECK_MODEL_DIR``,
-        ``NOTECHECK_BODY_TIMEOUT_SECONDS``, ``NOTECHECK_MAX_CONNECTIONS`` and
-        ``NOTECHECK_READY_MAX_QUEUED_CHARS``.
+        ``NOTECHECK_BODY_TIMEOUT_SECONDS``, ``NOTECHECK_MAX_CONNECTIONS``,
+        ``NOTECHECK_KEEP_ALIVE_SECONDS`` and ``NOTECHECK_READY_MAX_QUEUED_CHARS``.
         """
         keys = tuple(
             k.strip() for k in os.environ.get("NOTECHECK_API_KEYS", "").split(",") if k.strip()
@@ -74,5 +76,6 @@ class Settings:
             model_dir=os.environ.get("NOTECHECK_MODEL_DIR") or None,
             body_timeout_seconds=float(_int("NOTECHECK_BODY_TIMEOUT_SECONDS", 20)),
             max_connections=_int("NOTECHECK_MAX_CONNECTIONS", 200),
+            keep_alive_seconds=_int("NOTECHECK_KEEP_ALIVE_SECONDS", 5),
             ready_max_queued_chars=_int("NOTECHECK_READY_MAX_QUEUED_CHARS", 500_000),
         )
