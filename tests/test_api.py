@@ -518,3 +518,19 @@ def test_the_server_log_withholds_tracebacks_that_could_quote_a_note():
     logged = stream.getvalue()
     assert "Exception in ASGI application" in logged and "ValueError" in logged
     assert "Maria Lopez" not in logged and "Traceback" not in logged
+
+
+def test_errors_and_logs_never_echo_a_submitted_key_or_path(client, caplog):
+    with caplog.at_level(logging.INFO, logger="notecheck.api"):
+        single = post(client, "/v1/check", {"text": NOTE, "Zephyrine Quillfeather": 1})
+        batch = post(client, "/v1/check/batch", {"notes": [{"text": NOTE, "Zephyrine Q": 2}]})
+        missing = client.get("/v1/Zephyrine-Quillfeather")
+    assert single.status_code == 422 and "(unknown field)" in single.json()["error"]["message"]
+    assert batch.status_code == 200 and "(unknown field)" in batch.text
+    assert missing.status_code == 404
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "notecheck.api"]
+    assert logged[-1]["route"] == "(no route)" and logged[-1]["status"] == 404
+    for text in (single.text, batch.text, missing.text, caplog.text):
+        assert "Zephyrine" not in text
+    missing_text = post(client, "/v1/check", {"billed_code": "CM-MH"})
+    assert missing_text.json()["error"]["message"] == "text: Field required"  # schema names stay

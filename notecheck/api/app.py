@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notecheck import __version__
-from notecheck.api.errors import ApiError, error_response
+from notecheck.api.errors import ApiError, describe_validation, error_response
 from notecheck.api.gate import EngineGate
 from notecheck.api.routes import (
     check_router,
@@ -31,6 +31,7 @@ from notecheck.api.routes import (
     meta_router,
     web_router,
 )
+from notecheck.api.schemas import SCHEMA_FIELDS
 from notecheck.api.settings import Settings
 from notecheck.engine import Engine
 from notecheck.model import ModelError
@@ -263,7 +264,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                     "event": "request",
                     "request_id": request_id,
                     "method": request.method,
-                    "route": getattr(route, "path", request.url.path),
+                    # The route's template, never the path as sent: an unmatched path is
+                    # client data and may carry a name.
+                    "route": getattr(route, "path", "(no route)"),
                     "status": status,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                     "text_length": request.state.text_length,
@@ -279,12 +282,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(422, "malformed_json", "request body is not valid JSON")
-        # Name the fields and the problem, never the submitted values (they may be a note).
-        parts = [
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
-            for e in errors[:5]
-        ]
-        return error_response(422, "invalid_request", "; ".join(parts))
+        # Name the fields and the problem, never the submitted values or unknown keys.
+        return error_response(422, "invalid_request", describe_validation(errors, SCHEMA_FIELDS))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

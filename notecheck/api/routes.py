@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
-from notecheck.api.errors import ApiError, error_response
+from notecheck.api.errors import ApiError, error_response, field_path
 from notecheck.api.schemas import (
+    SCHEMA_FIELDS,
     BatchItemError,
     BatchRequest,
     BatchResponse,
@@ -167,7 +168,8 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             item = CheckRequest.model_validate(raw)
         except ValidationError as exc:
             fields = ", ".join(
-                ".".join(str(p) for p in e["loc"]) or "item" for e in exc.errors()[:3]
+                field_path(e["loc"], SCHEMA_FIELDS).replace("body", "item")
+                for e in exc.errors()[:3]
             )
             slots[i] = BatchItemError(
                 note_id=note_id,

@@ -183,3 +183,7 @@ class Health(BaseModel):
     status: str
     model_version: str | None = None
     ruleset_version: str | None = None
+
+
+#: Every field name a request may carry: safe to name in an error message.
+SCHEMA_FIELDS = frozenset(CheckRequest.model_fields) | frozenset(BatchRequest.model_fields)
