@@ -534,3 +534,14 @@ def test_errors_and_logs_never_echo_a_submitted_key_or_path(client, caplog):
         assert "Zephyrine" not in text
     missing_text = post(client, "/v1/check", {"billed_code": "CM-MH"})
     assert missing_text.json()["error"]["message"] == "text: Field required"  # schema names stay
+
+
+def test_the_openapi_minutes_range_is_the_engines(client):
+    from notecheck.engine import MAX_MINUTES
+
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["CheckRequest"]
+    minutes = schema["properties"]["minutes"]["anyOf"]
+    bounds = {k: v for option in minutes for k, v in option.items() if "imum" in k}
+    assert bounds == {"exclusiveMinimum": 0, "maximum": MAX_MINUTES}
+    assert post(client, "/v1/check", {"text": NOTE, "minutes": MAX_MINUTES}).status_code == 200
+    assert post(client, "/v1/check", {"text": NOTE, "minutes": MAX_MINUTES + 1}).status_code == 422

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
-    StrictInt,
     StrictStr,
     field_validator,
 )
+
+from notecheck.engine import MAX_MINUTES
 
 # The result contract's dataclasses serve as the response schema directly (one declaration).
 from notecheck.result import (
@@ -41,8 +41,8 @@ class CheckRequest(BaseModel):
         description="The code the note was billed as: CM-MH, CS-IND, CM-TLA, CM-CCC, or CM-LOCUS "
         "(accepted and counted toward its cap, not judged from the note).",
     )
-    minutes: StrictInt | StrictFloat | None = Field(
-        None, gt=0, le=1440, description="Minutes billed, when the note does not state them."
+    minutes: Annotated[float, Field(strict=True, gt=0, le=MAX_MINUTES)] | None = Field(
+        None, description="Minutes billed, when the note does not state them."
     )
     staff_level: StrictStr | None = Field(
         None,
