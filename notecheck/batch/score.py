@@ -1,0 +1,127 @@
+"""Scoring prepared rows with the engine, in this process or in worker processes."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from notecheck.batch.prepare import Prepared
+
+if TYPE_CHECKING:
+    # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
+    # builds its parser.
+    from notecheck.engine import Engine
+    from notecheck.result import Result
+
+DEFAULT_CHUNK = 256
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+_worker_engine: Engine | None = None
+_worker_model_dir: str | None = None
+
+
+def _init_worker(model_dir: str | None) -> None:
+    """Load the engine once per process (reused across runs with the same model)."""
+    global _worker_engine, _worker_model_dir
+    if _worker_engine is None or _worker_model_dir != model_dir:
+        from notecheck.engine import Engine
+
+        _worker_engine = Engine(model_dir)
+        _worker_model_dir = model_dir
+
+
+def _score_chunk(items: list[dict[str, Any]]) -> list[dict[str, Any] | tuple[str, str]]:
+    """Worker side: score a chunk, return plain dicts (picklable, small)."""
+    from notecheck.engine import CheckError
+
+    assert _worker_engine is not None
+    out: list[dict[str, Any] | tuple[str, str]] = []
+    for outcome in _worker_engine.check_many(items, batch_size=len(items) or 1):
+        out.append(
+            (outcome.code, outcome.message) if isinstance(outcome, CheckError) else _slim(outcome)
+        )
+    return out
+
+
+def _slim(result: Result) -> dict[str, Any]:
+    """What the batch output and findings need from a Result (no note text)."""
+    return {
+        "label": result.label,
+        "confidence": round(result.confidence, 4),
+        "needs_review": result.needs_review,
+        "billed_code_matches": result.billed_code_matches,
+        "minutes": result.minutes,
+        "units": result.units,
+        "billable_minutes": result.time.billable_minutes if result.time else None,
+        "non_billable_minutes": result.time.non_billable_minutes if result.time else None,
+        "units_supported": result.time.units_supported if result.time else None,
+        "units_at_risk": result.time.units_at_risk if result.time else None,
+        "time_split": result.time.split if result.time else None,
+        "non_billable_rules": sorted({e.rule_id for e in result.non_billable_flags}),
+        "billable_rules": sorted(
+            {e.rule_id for e in result.evidence if e.active and e.effect == "billable-cue"}
+        ),
+        "documentation_failures": [d.check for d in result.documentation if d.status == "fail"],
+        "model_version": result.model_version,
+    }
+
+
+def score_stream(
+    prepared: Iterable[Prepared],
+    *,
+    jobs: int = 1,
+    chunk_size: int = DEFAULT_CHUNK,
+    model_dir: str | None = None,
+) -> Iterator[tuple[Prepared, dict[str, Any] | tuple[str, str] | None]]:
+    """Score prepared rows in order; yields ``(prepared, outcome)`` (None for error rows)."""
+
+    def chunks() -> Iterator[list[Prepared]]:
+        chunk: list[Prepared] = []
+        for item in prepared:
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def payload(chunk: list[Prepared]) -> list[dict[str, Any]]:
+        return [
+            {
+                "text": p.text,
+                "billed_code": p.billed_code,
+                "minutes": p.minutes,
+                "staff_level": p.staff_level,
+            }
+            for p in chunk
+            if p.error is None
+        ]
+
+    def merge(chunk: list[Prepared], scored: list[Any]) -> Iterator[tuple[Prepared, Any]]:
+        it = iter(scored)
+        for p in chunk:
+            yield (p, None) if p.error is not None else (p, next(it))
+
+    if jobs <= 1:
+        _init_worker(model_dir)
+        for chunk in chunks():
+            yield from merge(chunk, _score_chunk(payload(chunk)))
+        return
+    # A bounded window of chunks in flight keeps memory flat for any input size.
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(model_dir,)
+    ) as pool:
+        window: deque[tuple[list[Prepared], Future[list[Any]]]] = deque()
+        for chunk in chunks():
+            window.append((chunk, pool.submit(_score_chunk, payload(chunk))))
+            if len(window) >= jobs * 2:
+                done_chunk, future = window.popleft()
+                yield from merge(done_chunk, future.result())
+        while window:
+            done_chunk, future = window.popleft()
+            yield from merge(done_chunk, future.result())
