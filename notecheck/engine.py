@@ -119,6 +119,9 @@ def validate_input(
             raise InputError("unknown_billed_code", "billed_code must be a string")
         try:
             code = normalize_label(billed_code)
+            if code == NON_BILLABLE:
+                # A claim is for a service; a note not billed has no billed code.
+                raise ValueError(code)
         except ValueError:
             code = next(
                 (c for c in services.billed_codes if c == billed_code.strip().upper()), None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from notecheck.catalog import CatalogError, read_toml
-from notecheck.labels import LABELS
+from notecheck.labels import BILLABLE_LABELS, LABELS
 from notecheck.seeds import parse_citation
 
 _TOP_KEYS = {"profile", "version", "staff", "services", "caps"}
@@ -56,9 +56,12 @@ class ServiceRules:
 
     @property
     def billed_codes(self) -> tuple[str, ...]:
-        """Every code a note may be billed as: the labels, then the unclassified services."""
+        """Every code a note may be billed as: the billable labels, then unclassified services.
+
+        NON-BILLABLE is a verdict, not a code anyone bills.
+        """
         extra = [c for c, s in self.services.items() if not s.classified and c not in LABELS]
-        return (*LABELS, *extra)
+        return (*BILLABLE_LABELS, *extra)
 
     def unclassified(self, code: str | None) -> bool:
         """A billed code the engine accepts but does not judge from the note (CM-LOCUS)."""

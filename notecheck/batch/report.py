@@ -35,10 +35,12 @@ class Summary:
     staff: dict[str, Counter[str]] = field(default_factory=dict)
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     mismatch_count: int = 0
+    windows_1252: int = 0  # rows whose bytes were read as Windows-1252, not UTF-8
 
     def add(self, p: Prepared, outcome: Any) -> None:
         """Count one row."""
         self.rows += 1
+        self.windows_1252 += p.row.windows_1252
         staff_id = str(p.row.fields.get("staff_id") or "(none)")
         counts = self.staff.setdefault(staff_id, Counter())
         counts["notes"] += 1
@@ -46,7 +48,8 @@ class Summary:
             self.errors += 1
             counts["errors"] += 1
             reason = p.error if p.error else f"{outcome[0]}" if outcome else "error"
-            self.errors_by_reason[reason.split(":")[0]] += 1
+            # Every error reads "code: message"; the message may itself hold colons.
+            self.errors_by_reason[reason.partition(": ")[0]] += 1
             return
         self.ok += 1
         label = outcome["label"]
@@ -97,6 +100,7 @@ class Summary:
             "ok": self.ok,
             "errors": self.errors,
             "errors_by_reason": dict(self.errors_by_reason),
+            "rows_read_as_windows_1252": self.windows_1252,
             "needs_review": self.needs_review,
             "by_label": {label: self.by_label[label] for label in LABELS},
             "staff": staff,

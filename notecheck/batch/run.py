@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
+import itertools
 import json
 import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from notecheck.batch.ledger import (
     LEDGER_ENV,
@@ -25,14 +27,16 @@ from notecheck.batch.ledger import (
     str_or_none,
 )
 from notecheck.batch.prepare import Prepared, prepare
-from notecheck.batch.reading import FIELDS, IDENTITY_FIELDS, count_rows, detect_format, read_rows
+from notecheck.batch.reading import (
+    FIELDS,
+    FORMATS,
+    IDENTITY_FIELDS,
+    count_rows,
+    detect_format,
+    read_rows,
+)
 from notecheck.batch.report import Summary, render_report
 from notecheck.batch.score import DEFAULT_CHUNK, score_stream
-
-if TYPE_CHECKING:
-    # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
-    # builds its parser.
-    pass
 
 OUTPUT_COLUMNS = (
     "row",
@@ -41,6 +45,7 @@ OUTPUT_COLUMNS = (
     "staff_level",
     "status",
     "error",
+    "duplicate_of",
     "label",
     "confidence",
     "needs_review",
@@ -92,24 +97,38 @@ class Progress:
         self.stream.flush()
 
 
+# A cell that starts with one of these is a formula to a spreadsheet ("=HYPERLINK(...)" in a
+# client id); a leading apostrophe makes it text (OWASP CSV injection guidance).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """``value`` safe to put in a spreadsheet cell."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 class Writer:
     """CSV or JSONL output, one line per input row."""
 
     def __init__(self, handle: TextIO, fmt: str) -> None:
         self.handle, self.fmt = handle, fmt
+        # CRLF line ends, so a CR or LF inside a value is quoted, as Excel expects.
         self.csv = (
-            csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
+            csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, lineterminator="\r\n")
             if fmt == "csv"
             else None
         )
         if self.csv:
             self.csv.writeheader()
 
-    def write(self, p: Prepared, outcome: Any) -> None:
-        """Write the row's result or its error."""
+    def write(self, p: Prepared, outcome: Any, duplicate_of: int | None = None) -> None:
+        """Write the row's result or its error (``duplicate_of``: the row with its note id)."""
         f = p.row.fields
         row: dict[str, Any] = {
             "row": p.row.number,
+            "duplicate_of": duplicate_of,
             **{k: str_or_none(f.get(k)) for k in IDENTITY_FIELDS},
             "billed_code": p.billed_code or str_or_none(f.get("billed_code")),
             "staff_level": p.staff_level or str_or_none(f.get("staff_level")),
@@ -126,7 +145,7 @@ class Writer:
             row.update({"status": "error", "error": message})
         if self.csv:
             flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
-            self.csv.writerow({k: flat.get(k) for k in OUTPUT_COLUMNS})
+            self.csv.writerow({k: neutralise(flat.get(k)) for k in OUTPUT_COLUMNS})
         else:
             self.handle.write(
                 json.dumps({k: row.get(k) for k in OUTPUT_COLUMNS}, ensure_ascii=False) + "\n"
@@ -140,6 +159,8 @@ def run_batch(
     fmt: str | None = None,
     out_fmt: str = "csv",
     mapping: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
     jobs: int = 1,
     ledger: str | Path | None = None,
     model_dir: str | None = None,
@@ -149,10 +170,13 @@ def run_batch(
     """Score every row of ``input_path`` into ``output``; returns the summary dict."""
     path = Path(input_path)
     fmt = fmt or detect_format(path)
-    columns = {name: name for name in FIELDS}
-    columns.update(mapping or {})
-    rows = read_rows(path, fmt, columns)
+    rows = read_rows(path, fmt, mapping or {}, encoding=encoding, sheet=sheet)
+    first = next(rows, None)  # reads the header: a missing column fails before any output
+    if first is not None:
+        rows = itertools.chain([first], rows)
     writer = Writer(output, out_fmt)
+    first_row_of: dict[str, int] = {}  # note id -> the row that first carried it
+    duplicates = 0
     summary = Summary()
     conn = open_ledger(ledger) if ledger else open_ledger(":memory:")
     run_keys: set[str] = set()
@@ -167,7 +191,12 @@ def run_batch(
         ):
             if isinstance(outcome, tuple):
                 p.error = f"{outcome[0]}: {outcome[1]}"
-            writer.write(p, outcome)
+            note_id = str_or_none(p.row.fields.get("note_id"))
+            duplicate_of = first_row_of.setdefault(note_id, p.row.number) if note_id else None
+            if duplicate_of == p.row.number:
+                duplicate_of = None
+            duplicates += duplicate_of is not None
+            writer.write(p, outcome, duplicate_of)
             summary.add(p, outcome)
             if isinstance(outcome, dict):
                 model_version = outcome["model_version"]
@@ -195,6 +224,7 @@ def run_batch(
         "model_version": model_version,
         "ruleset_version": ruleset_version,
         "ledger": str(ledger) if ledger else None,
+        "duplicate_note_ids": duplicates,
         "finished_at": datetime.now().isoformat(timespec="seconds"),
     }
     return summary.to_dict(findings, meta)
@@ -202,14 +232,27 @@ def run_batch(
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``notecheck batch`` options."""
-    parser.add_argument("input", help="CSV or JSONL export (format from the extension)")
+    parser.add_argument(
+        "input", help="CSV, TSV, JSONL, JSON array or .xlsx export (format from the extension)"
+    )
     parser.add_argument("--out", help="output file (.csv or .jsonl); default: standard output")
     parser.add_argument(
         "--out-format",
         choices=("csv", "jsonl"),
         help="output format (default: from --out, else csv)",
     )
-    parser.add_argument("--format", choices=("csv", "jsonl"), help="input format override")
+    parser.add_argument("--format", choices=FORMATS, help="input format override")
+    parser.add_argument(
+        "--encoding",
+        help="text encoding of a CSV/TSV input (default: UTF-8, a row that is not UTF-8 is "
+        "read as Windows-1252)",
+    )
+    parser.add_argument("--sheet", help="worksheet of an .xlsx input (default: the first)")
+    parser.add_argument(
+        "--allow-errors",
+        action="store_true",
+        help="exit 0 even when some rows are error rows (default: exit 1)",
+    )
     parser.add_argument("--report", help="write a self-contained HTML report here")
     parser.add_argument("--summary", help="write the summary JSON here (default: next to --report)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
@@ -254,6 +297,15 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     try:
         mapping = _parse_mapping(args.map)
         fmt = args.format or detect_format(path)
+        if args.encoding:
+            codecs.lookup(args.encoding)
+        summary_path = args.summary or (
+            str(Path(args.report).with_suffix(".json")) if args.report else None
+        )
+        _check_outputs(path, args.out, args.report, summary_path)
+    except LookupError:
+        print(f"notecheck: unknown --encoding {args.encoding!r}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"notecheck: {exc}", file=sys.stderr)
         return 2
@@ -264,7 +316,10 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     progress = Progress(count_rows(path, fmt) if show else None, sys.stderr, show)
     out_handle: TextIO
     out_handle = (
-        private_file(args.out).open("w", encoding="utf-8", newline="")
+        # With a BOM, Excel opens the CSV as UTF-8 instead of the machine's code page.
+        private_file(args.out).open(
+            "w", encoding="utf-8-sig" if out_fmt == "csv" else "utf-8", newline=""
+        )
         if args.out
         else io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
     )
@@ -275,6 +330,8 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             fmt=fmt,
             out_fmt=out_fmt,
             mapping=mapping,
+            encoding=args.encoding,
+            sheet=args.sheet,
             jobs=args.jobs,
             ledger=None if args.no_ledger else (args.ledger or default_ledger_path()),
             model_dir=args.model_dir,
@@ -288,9 +345,6 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             out_handle.close()
         else:
             out_handle.detach()
-    summary_path = args.summary or (
-        str(Path(args.report).with_suffix(".json")) if args.report else None
-    )
     if summary_path:
         private_file(summary_path).write_text(
             json.dumps(summary, indent=2) + "\n", encoding="utf-8"
@@ -308,4 +362,41 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         f"notecheck: ledger {ledger_used}" if ledger_used else "notecheck: no ledger kept",
         file=sys.stderr,
     )
+    if summary["rows_read_as_windows_1252"]:
+        print(
+            f"notecheck: {summary['rows_read_as_windows_1252']} row(s) were not UTF-8 and were "
+            "read as Windows-1252 (pass --encoding to say otherwise)",
+            file=sys.stderr,
+        )
+    if summary["duplicate_note_ids"]:
+        print(
+            f"notecheck: {summary['duplicate_note_ids']} row(s) repeat an earlier row's note id "
+            "(see duplicate_of)",
+            file=sys.stderr,
+        )
+    if summary["errors"] and not args.allow_errors:
+        print(
+            f"notecheck: exit status 1: {summary['errors']} error row(s) "
+            "(--allow-errors to accept them)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _check_outputs(path: Path, *outputs: str | None) -> None:
+    """Refuse, before any work, an output that overwrites the input or another output.
+
+    An output in a folder that does not exist is refused too (it used to fail after the ledger
+    was written).
+    """
+    seen = {path.resolve(): "the input"}
+    for output in outputs:
+        if not output:
+            continue
+        target = Path(output).resolve()
+        if target in seen:
+            raise ValueError(f"{output} would overwrite {seen[target]}; choose another name")
+        if not target.parent.is_dir():
+            raise ValueError(f"no such folder for {output}: {target.parent}")
+        seen[target] = output
