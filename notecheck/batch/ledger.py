@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from notecheck.batch.prepare import Prepared
 from notecheck.labels import BILLABLE_LABELS, CM_CCC
 from notecheck.services import default_service_rules
-
-if TYPE_CHECKING:
-    # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
-    # builds its parser.
-    pass
 
 NEAR_CAP_SHARE = 0.9
 
@@ -38,9 +34,10 @@ def default_ledger_path() -> Path:
     return platformdirs.user_data_path("notecheck", appauthor=False) / "ledger.sqlite"
 
 
+LEDGER_VERSION = 2  # PRAGMA user_version; open_ledger migrates older ledgers
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS notes (
-    note_key        TEXT PRIMARY KEY,  -- note_id, or a hash of the row when there is none
+    note_key        TEXT PRIMARY KEY,  -- client + note id, or a hash of the row's identity
     note_id         TEXT,
     client_id       TEXT,
     staff_id        TEXT,
@@ -48,7 +45,7 @@ CREATE TABLE IF NOT EXISTS notes (
     year            INTEGER,
     start_min       INTEGER,           -- minutes after midnight
     end_min         INTEGER,
-    minutes         REAL,              -- billed minutes counted toward caps
+    minutes         REAL,              -- billed minutes from the export (caps count these)
     billed_code     TEXT,
     predicted_label TEXT,
     cap_code        TEXT,              -- billed code, else the predicted billable label
@@ -74,23 +71,61 @@ def private_file(path: str | Path) -> Path:
     return target
 
 
+class LedgerError(ValueError):
+    """The ledger cannot be used: damaged, not a ledger, newer than this version, or busy."""
+
+
 def open_ledger(path: str | Path) -> sqlite3.Connection:
-    """Open (creating it and its folder if needed) the SQLite ledger, owner-only."""
+    """Open (creating it and its folder if needed) the SQLite ledger, owner-only.
+
+    Another run on the same ledger is waited for (30 s) rather than failing at once; an older
+    ledger is migrated; a damaged one raises ``LedgerError`` before anything is written.
+    """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         private_file(path)
-    conn = sqlite3.connect(str(path))
-    conn.executescript(LEDGER_SCHEMA)
+    try:
+        conn = sqlite3.connect(str(path), timeout=30)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > LEDGER_VERSION:
+            conn.close()
+            raise LedgerError(
+                f"ledger {path} was written by a newer notecheck (schema {version}); "
+                "use that version or another --ledger"
+            )
+        conn.executescript(LEDGER_SCHEMA)
+        if version < 2:
+            # Version 1 keyed a note by its id alone: the same id at another site replaced it.
+            conn.execute(
+                "UPDATE OR REPLACE notes SET note_key = "
+                "'id:' || COALESCE(client_id, '') || char(31) || note_id "
+                "WHERE note_key LIKE 'id:%' AND note_id IS NOT NULL"
+            )
+        conn.execute(f"PRAGMA user_version = {LEDGER_VERSION}")
+        conn.commit()
+    except sqlite3.OperationalError as exc:
+        raise LedgerError(f"ledger {path} is busy or unwritable ({exc})") from None
+    except sqlite3.DatabaseError:
+        raise LedgerError(
+            f"ledger {path} is not a notecheck ledger or is damaged; move it aside or pass "
+            "another --ledger"
+        ) from None
     return conn
 
 
 def note_key(p: Prepared) -> str:
-    """The ledger key: the note id when given, else a hash of the row's identifying fields."""
-    note_id = p.row.fields.get("note_id")
+    """The ledger key: the client and note id, else a hash of the row's identifying fields.
+
+    The client is part of it because sites reuse note ids; the note text is not, so an edited
+    note without an id replaces its earlier row instead of counting twice.
+    """
+    f = p.row.fields
+    client = str(f.get("client_id") or "")
+    note_id = f.get("note_id")
     if note_id not in (None, ""):
-        return f"id:{note_id}"
-    parts = [str(p.row.fields.get(k) or "") for k in ("client_id", "staff_id", "billed_code")]
-    parts += [str(p.service_date), str(p.start_min), str(p.end_min), p.text or ""]
+        return f"id:{client}\x1f{note_id}"
+    parts = [client, *(str(f.get(k) or "") for k in ("staff_id", "billed_code"))]
+    parts += [str(p.service_date), str(p.start_min), str(p.end_min)]
     return "h:" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -98,7 +133,9 @@ def record(conn: sqlite3.Connection, p: Prepared, outcome: dict[str, Any]) -> No
     """Insert or replace the note's ledger row (idempotent per note key)."""
     label = outcome["label"]
     cap_code = p.billed_code or (label if label in BILLABLE_LABELS else None)
-    minutes = p.minutes if p.minutes is not None else outcome.get("minutes")
+    # Caps count what the export bills, never minutes read out of the note's words ("within
+    # 24 hrs" once raised a false 49-hour cap).
+    minutes = p.minutes
     f = p.row.fields
     conn.execute(
         "INSERT OR REPLACE INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -130,48 +167,112 @@ def str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+_Q1 = "000_7327f7de9bed1889.txt#Q1"
+_Q40_Q56 = "000_7327f7de9bed1889.txt#Q40, Q56"
+
+
+def _clusters(rows: list[tuple[Any, ...]], start: int, end: int) -> list[list[tuple[Any, ...]]]:
+    """Runs of rows (sorted by start) whose windows overlap in a chain: one sweep, linear.
+
+    Two thousand notes of one client on one day are one finding, not a million pairs.
+    """
+    clusters: list[list[tuple[Any, ...]]] = []
+    current: list[tuple[Any, ...]] = []
+    reach = -1
+    for row in rows:
+        if current and row[start] < reach:
+            current.append(row)
+            reach = max(reach, row[end])
+            continue
+        if len(current) > 1:
+            clusters.append(current)
+        current, reach = [row], row[end]
+    if len(current) > 1:
+        clusters.append(current)
+    return clusters
+
+
+def _finding(kind: str, rows: list[tuple[Any, ...]], citation: str, message: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "note_ids": [r[1] for r in rows],
+        "client_id": " / ".join(dict.fromkeys(str(r[2]) for r in rows)),
+        "service_date": rows[0][3],
+        "staff_ids": list(dict.fromkeys(r[4] for r in rows)),
+        "windows": [_window(r[5], r[6]) for r in rows],
+        "citation": citation,
+        "message": message,
+    }
+
+
+def _client_finding(rows: list[tuple[Any, ...]]) -> dict[str, Any] | None:
+    """What one client's overlapping notes break, if anything."""
+    ccc_staff = {r[4] for r in rows if r[7] == CM_CCC}
+    direct = [r for r in rows if r[7] != CM_CCC]
+    direct_staff = {r[4] for r in direct}
+    if len(direct_staff) > 1:
+        return _finding(
+            "time_overlap", rows, _Q1, "Two staff billed the same client in overlapping time."
+        )
+    if len(ccc_staff) > 1:
+        return _finding(
+            "ccc_billed_twice",
+            rows,
+            _Q40_Q56,
+            "The same consultation is billed as CM-CCC by two staff; only one may bill it.",
+        )
+    if len(direct) > 1:
+        return _finding(
+            "staff_overlap",
+            rows,
+            _Q1,
+            "One staff member billed the same client twice in overlapping time.",
+        )
+    # One staff member's CCC during another's direct service to the client is allowed (Q56).
+    return None
+
+
 def find_overlaps(conn: sqlite3.Connection, keys: set[str]) -> list[dict[str, Any]]:
-    """Overlapping windows for one client (000 Q1), and one consult billed CCC twice (Q40, Q56)."""
+    """Overlapping windows on the client-days and staff-days this run touched.
+
+    Kinds: different staff on one client (000 Q1), one consultation billed CM-CCC by two staff
+    (Q40, Q56), one staff member twice on one client, and one staff member with two clients at
+    once. A consultation during another staff member's direct service is allowed (Q56).
+    """
     if not keys:
         return []
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (k TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM run_keys")
     conn.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
-    rows = conn.execute(
-        """
-        SELECT a.note_id, b.note_id, a.client_id, a.service_date, a.staff_id, b.staff_id,
-               a.start_min, a.end_min, b.start_min, b.end_min, a.cap_code, b.cap_code
-        FROM notes a JOIN notes b
-          ON a.client_id = b.client_id AND a.service_date = b.service_date
-         AND a.note_key < b.note_key
-         AND a.start_min < b.end_min AND b.start_min < a.end_min
-        WHERE (a.note_key IN (SELECT k FROM run_keys) OR b.note_key IN (SELECT k FROM run_keys))
-          AND a.client_id IS NOT NULL
-          AND COALESCE(a.staff_id, '') <> COALESCE(b.staff_id, '')
-        ORDER BY a.client_id, a.service_date, a.start_min
-        """
-    ).fetchall()
-    findings = []
-    for r in rows:
-        both_ccc = r[10] == CM_CCC and r[11] == CM_CCC
-        findings.append(
-            {
-                "kind": "ccc_billed_twice" if both_ccc else "time_overlap",
-                "note_ids": [r[0], r[1]],
-                "client_id": r[2],
-                "service_date": r[3],
-                "staff_ids": [r[4], r[5]],
-                "windows": [_window(r[6], r[7]), _window(r[8], r[9])],
-                "citation": "000_7327f7de9bed1889.txt#Q40, Q56"
-                if both_ccc
-                else "000_7327f7de9bed1889.txt#Q1",
-                "message": (
-                    "The same consultation is billed as CM-CCC by two staff; only one may bill it."
-                    if both_ccc
-                    else "Two staff billed the same client in overlapping time."
-                ),
-            }
-        )
+    columns = "note_key, note_id, client_id, service_date, staff_id, start_min, end_min, cap_code"
+    timed = "start_min IS NOT NULL AND end_min IS NOT NULL AND service_date IS NOT NULL"
+    findings: list[dict[str, Any]] = []
+    for group, order in (("client_id", "client_id"), ("staff_id", "staff_id")):
+        rows = conn.execute(
+            f"""
+            SELECT {columns} FROM notes
+            WHERE {timed} AND {group} IS NOT NULL AND ({group}, service_date) IN (
+                SELECT {group}, service_date FROM notes WHERE note_key IN (SELECT k FROM run_keys)
+            )
+            ORDER BY {order}, service_date, start_min, note_key
+            """  # noqa: S608 - the interpolated names are this function's constants
+        ).fetchall()
+        index = 2 if group == "client_id" else 4
+        for _, day_rows in itertools.groupby(rows, key=lambda r: (r[index], r[3])):
+            for cluster in _clusters(list(day_rows), 5, 6):
+                if group == "client_id":
+                    finding = _client_finding(cluster)
+                elif len({r[2] for r in cluster}) > 1:
+                    finding = _finding(
+                        "staff_two_clients",
+                        cluster,
+                        _Q1,
+                        "One staff member billed two clients in overlapping time.",
+                    )
+                else:
+                    finding = None  # the same client: reported with the client's notes
+                if finding:
+                    findings.append(finding)
     return findings
 
 

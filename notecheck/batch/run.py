@@ -205,6 +205,8 @@ def run_batch(
                 client = str_or_none(p.row.fields.get("client_id"))
                 if client and p.service_date:
                     clients_years.add((client, p.service_date.year))
+            if done % DEFAULT_CHUNK == 0:
+                conn.commit()  # a killed run keeps what it scored; a re-run replaces, not adds
             if progress:
                 progress.update(done)
         conn.commit()
@@ -303,6 +305,9 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             str(Path(args.report).with_suffix(".json")) if args.report else None
         )
         _check_outputs(path, args.out, args.report, summary_path)
+        ledger = None if args.no_ledger else (args.ledger or default_ledger_path())
+        if ledger:
+            open_ledger(ledger).close()  # a damaged or newer ledger stops us before --out
     except LookupError:
         print(f"notecheck: unknown --encoding {args.encoding!r}", file=sys.stderr)
         return 2
@@ -333,7 +338,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             encoding=args.encoding,
             sheet=args.sheet,
             jobs=args.jobs,
-            ledger=None if args.no_ledger else (args.ledger or default_ledger_path()),
+            ledger=ledger,
             model_dir=args.model_dir,
             progress=progress,
         )

@@ -1,0 +1,117 @@
+"""The batch ledger: keys that neither lose nor double hours, overlaps found in one sweep."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import time
+
+from notecheck.batch import run_batch
+from notecheck.batch.ledger import LEDGER_VERSION, find_overlaps, open_ledger
+from notecheck.cli import main
+
+
+def insert(conn, key, client, staff, start, end, code="CM-MH", day="2026-11-02"):
+    conn.execute(
+        "INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (key, key, client, staff, day, 2026, start, end, end - start, code, code, code, ""),
+    )
+
+
+def overlaps(conn, keys=None):
+    keys = keys or {r[0] for r in conn.execute("SELECT note_key FROM notes")}
+    return sorted((f["kind"], tuple(f["note_ids"])) for f in find_overlaps(conn, keys))
+
+
+def test_two_thousand_overlapping_notes_are_one_finding_found_in_one_sweep():
+    conn = open_ledger(":memory:")
+    for i in range(2000):
+        insert(conn, f"k{i:04d}", "c1", f"s{i % 7}", 540 + i % 30, 600 + i % 30)
+    started = time.perf_counter()
+    found = find_overlaps(conn, {f"k{i:04d}" for i in range(2000)})
+    assert time.perf_counter() - started < 2
+    assert len(found) == 1 and found[0]["kind"] == "time_overlap"
+    assert len(found[0]["note_ids"]) == 2000
+
+
+def test_each_kind_of_overlap_and_the_one_that_is_allowed():
+    conn = open_ledger(":memory:")
+    insert(conn, "q1a", "c1", "s1", 540, 600)  # two staff, one client, same hour (Q1)
+    insert(conn, "q1b", "c1", "s2", 570, 630)
+    insert(conn, "q56a", "c2", "s10", 540, 600)  # CCC by s11 during s10's direct service (Q56)
+    insert(conn, "q56b", "c2", "s11", 550, 580, code="CM-CCC")
+    insert(conn, "cc_a", "c3", "s3", 700, 730, code="CM-CCC")  # one consult billed twice
+    insert(conn, "cc_b", "c3", "s4", 700, 730, code="CM-CCC")
+    insert(conn, "two_a", "c4", "s5", 800, 860)  # one staff member, two clients at once
+    insert(conn, "two_b", "c5", "s5", 830, 890)
+    insert(conn, "self_a", "c6", "s6", 900, 960)  # one staff member, one client, twice
+    insert(conn, "self_b", "c6", "s6", 930, 990)
+    insert(conn, "apart_a", "c7", "s7", 540, 600)  # back to back is not an overlap
+    insert(conn, "apart_b", "c7", "s8", 600, 660)
+    assert overlaps(conn) == [
+        ("ccc_billed_twice", ("cc_a", "cc_b")),
+        ("staff_overlap", ("self_a", "self_b")),
+        ("staff_two_clients", ("two_a", "two_b")),
+        ("time_overlap", ("q1a", "q1b")),
+    ]
+
+
+NOTE_A = "Advocated w/ SSA for clt's waiver (60 min)."
+NOTE_B = "Advocated with SSA for the client's waiver; 60 min."
+
+
+def score(tmp_path, name, body, ledger):
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return run_batch(path, io.StringIO(), ledger=ledger)
+
+
+def test_a_note_id_reused_at_another_site_and_an_edited_note_count_correctly(tmp_path):
+    ledger = tmp_path / "l.sqlite"
+    header = "note_id,client_id,staff_id,service_date,start_time,end_time,billed_code,text\n"
+    score(tmp_path, "a.csv", header + f"77,c1,s1,2026-11-02,09:00,10:00,CM-MH,{NOTE_A}\n", ledger)
+    score(tmp_path, "b.csv", header + f"77,c9,s4,2026-11-02,09:00,10:00,CM-MH,{NOTE_A}\n", ledger)
+    no_id = ",c2,s1,2026-11-03,09:00,10:00,CM-MH,{}\n"
+    score(tmp_path, "c.csv", header + no_id.format(NOTE_A), ledger)
+    score(tmp_path, "d.csv", header + no_id.format(NOTE_B), ledger)  # the note, edited
+    conn = sqlite3.connect(ledger)
+    minutes = dict(conn.execute("SELECT client_id, SUM(minutes) FROM notes GROUP BY client_id"))
+    assert minutes == {"c1": 60, "c9": 60, "c2": 60}
+
+
+def test_caps_count_the_exports_minutes_never_minutes_read_from_the_note(tmp_path):
+    rows = "".join(
+        f"t{i},c1,2026-11-0{i},CM-TLA,Called the unit SW to arrange d/c f/u (30 min).\n"
+        for i in range(1, 4)
+    )
+    ledger = tmp_path / "l.sqlite"
+    summary = score(tmp_path, "w.csv", "note_id,client_id,service_date,billed_code,text\n" + rows,
+                    ledger)  # fmt: skip
+    assert summary["caps"] == []
+    counted = sqlite3.connect(ledger).execute("SELECT COUNT(minutes) FROM notes").fetchone()[0]
+    assert counted == 0
+
+
+def test_a_damaged_ledger_stops_the_run_before_any_output(tmp_path, capsys):
+    ledger = tmp_path / "l.sqlite"
+    ledger.write_bytes(b"this is not a database" * 100)
+    week = tmp_path / "w.csv"
+    week.write_text(f"note_id,text\n1,{NOTE_A}\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    out.write_text("yesterday's results\n")
+    assert main(["batch", str(week), "--out", str(out), "--ledger", str(ledger), "--quiet"]) == 2
+    assert "is not a notecheck ledger or is damaged" in capsys.readouterr().err
+    assert out.read_text() == "yesterday's results\n"
+
+
+def test_a_version_1_ledger_is_migrated_to_keys_with_the_client(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = open_ledger(path)
+    insert(conn, "id:77", "c1", "s1", 540, 600)
+    conn.execute("UPDATE notes SET note_id = '77'")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    conn = open_ledger(path)
+    assert conn.execute("SELECT note_key FROM notes").fetchone()[0] == "id:c1\x1f77"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION
