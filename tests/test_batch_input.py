@@ -95,9 +95,7 @@ def test_a_map_to_a_column_that_does_not_exist_is_an_error(tmp_path, capsys):
     assert "--map text=NoteBody: the input has no such column" in capsys.readouterr().err
 
 
-def test_outputs_that_would_overwrite_the_input_or_land_nowhere_are_refused_first(
-    tmp_path, capsys
-):
+def test_outputs_that_would_overwrite_the_input_or_land_nowhere_are_refused_first(tmp_path, capsys):
     path = tmp_path / "week.json"
     path.write_text('[{"text": "Faxed ROI"}]', encoding="utf-8")
     before = path.read_bytes()
@@ -144,7 +142,7 @@ def test_the_csv_output_opens_safely_in_a_spreadsheet(tmp_path, capsys):
         csv.writer(handle).writerows(
             [
                 ["note_id", "client_id", "text"],
-                ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "Faxed ROI"],
+                ['=HYPERLINK("http://x")', "@SUM(A1)", "Faxed ROI"],
                 ["n\r2", "-1+2", "Left VM for SSA"],
                 ["n3", "c3", "Called SSA and advocated for clt. " + "x" * 140_000],
             ]
@@ -155,7 +153,7 @@ def test_the_csv_output_opens_safely_in_a_spreadsheet(tmp_path, capsys):
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert len(rows) == 3  # the CR inside an id did not split a row
-    assert rows[0]["note_id"] == "'=HYPERLINK(\"http://x\")" and rows[0]["client_id"] == "'@SUM(A1)"
+    assert rows[0]["note_id"] == '\'=HYPERLINK("http://x")' and rows[0]["client_id"] == "'@SUM(A1)"
     assert rows[1]["note_id"] == "n\r2" and rows[1]["client_id"] == "'-1+2"
     # a field longer than csv's default limit is an error row of its own, not an aborted run
     assert rows[2]["status"] == "error" and rows[2]["error"].startswith("text_too_long")
