@@ -107,11 +107,15 @@ def test_billed_code_mismatch_is_found(week, tmp_path):
 
 
 def test_overlaps_and_double_billed_ccc_are_found(week, tmp_path):
-    summary, _ = run(week, tmp_path / "l.sqlite")
+    summary, out = run(week, tmp_path / "l.sqlite")
     kinds = {(o["kind"], tuple(o["note_ids"])) for o in summary["overlaps"]}
     assert ("time_overlap", ("n1", "n2")) in kinds
     assert ("ccc_billed_twice", ("n7", "n8")) in kinds
     assert len(summary["overlaps"]) == 2
+    # each row says what it overlaps, so a supervisor filtering the sheet sees it
+    overlaps_with = {r["note_id"]: r["overlaps_with"] for r in csv_rows(out)}
+    assert overlaps_with["n1"] == "time_overlap: n2" and overlaps_with["n2"] == "time_overlap: n1"
+    assert overlaps_with["n8"] == "ccc_billed_twice: n7" and overlaps_with["n3"] == ""
 
 
 def cap_file(tmp_path, name, ids, hours_each):
@@ -126,9 +130,10 @@ def test_annual_cap_is_crossed_across_two_runs_and_rerun_does_not_double_count(t
     ledger = tmp_path / "ledger.sqlite"
     first, _ = run(cap_file(tmp_path, "a.csv", ["t1", "t2", "t3"], 10), ledger)
     assert first["caps"] == []  # 30 of 40 hours
-    second, _ = run(cap_file(tmp_path, "b.csv", ["t4", "t5"], 10), ledger)
+    second, second_out = run(cap_file(tmp_path, "b.csv", ["t4", "t5"], 10), ledger)
     (cap,) = second["caps"]
     assert cap["kind"] == "cap_exceeded" and cap["hours"] == 50 and cap["service"] == "CM-TLA"
+    assert {r["cap_status"] for r in csv_rows(second_out)} == {"cap_exceeded: CM-TLA 50 of 40 h"}
     again, _ = run(cap_file(tmp_path, "b.csv", ["t4", "t5"], 10), ledger)
     assert again["caps"][0]["hours"] == 50
     with sqlite3.connect(ledger) as conn:

@@ -195,6 +195,7 @@ def _clusters(rows: list[tuple[Any, ...]], start: int, end: int) -> list[list[tu
 def _finding(kind: str, rows: list[tuple[Any, ...]], citation: str, message: str) -> dict[str, Any]:
     return {
         "kind": kind,
+        "note_keys": [r[0] for r in rows],  # for the rows' own columns; not in the summary
         "note_ids": [r[1] for r in rows],
         "client_id": " / ".join(dict.fromkeys(str(r[2]) for r in rows)),
         "service_date": rows[0][3],

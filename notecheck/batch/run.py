@@ -10,7 +10,9 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +48,8 @@ OUTPUT_COLUMNS = (
     "status",
     "error",
     "duplicate_of",
+    "overlaps_with",
+    "cap_status",
     "label",
     "confidence",
     "needs_review",
@@ -109,6 +113,29 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def output_row(p: Prepared, outcome: Any, duplicate_of: int | None = None) -> dict[str, Any]:
+    """One input row's output (``duplicate_of``: the earlier row with its note id)."""
+    f = p.row.fields
+    row: dict[str, Any] = {
+        "row": p.row.number,
+        "duplicate_of": duplicate_of,
+        **{k: str_or_none(f.get(k)) for k in IDENTITY_FIELDS},
+        "billed_code": p.billed_code or str_or_none(f.get("billed_code")),
+        "staff_level": p.staff_level or str_or_none(f.get("staff_level")),
+    }
+    if isinstance(outcome, dict):
+        row.update({"status": "ok", "error": None, **outcome})
+        if p.start_min is not None and p.end_min is not None:
+            # The EHR's own start/stop columns satisfy the check the text alone failed.
+            row["documentation_failures"] = [
+                c for c in outcome["documentation_failures"] if c != "start_stop_times"
+            ]
+    else:
+        message = p.error or (f"{outcome[0]}: {outcome[1]}" if outcome else "error")
+        row.update({"status": "error", "error": message})
+    return row
+
+
 class Writer:
     """CSV or JSONL output, one line per input row."""
 
@@ -123,26 +150,8 @@ class Writer:
         if self.csv:
             self.csv.writeheader()
 
-    def write(self, p: Prepared, outcome: Any, duplicate_of: int | None = None) -> None:
-        """Write the row's result or its error (``duplicate_of``: the row with its note id)."""
-        f = p.row.fields
-        row: dict[str, Any] = {
-            "row": p.row.number,
-            "duplicate_of": duplicate_of,
-            **{k: str_or_none(f.get(k)) for k in IDENTITY_FIELDS},
-            "billed_code": p.billed_code or str_or_none(f.get("billed_code")),
-            "staff_level": p.staff_level or str_or_none(f.get("staff_level")),
-        }
-        if isinstance(outcome, dict):
-            row.update({"status": "ok", "error": None, **outcome})
-            if p.start_min is not None and p.end_min is not None:
-                # The EHR's own start/stop columns satisfy the check the text alone failed.
-                row["documentation_failures"] = [
-                    c for c in outcome["documentation_failures"] if c != "start_stop_times"
-                ]
-        else:
-            message = p.error or (f"{outcome[0]}: {outcome[1]}" if outcome else "error")
-            row.update({"status": "error", "error": message})
+    def write(self, row: dict[str, Any]) -> None:
+        """Write one output row."""
         if self.csv:
             flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
             self.csv.writerow({k: neutralise(flat.get(k)) for k in OUTPUT_COLUMNS})
@@ -150,6 +159,52 @@ class Writer:
             self.handle.write(
                 json.dumps({k: row.get(k) for k in OUTPUT_COLUMNS}, ensure_ascii=False) + "\n"
             )
+
+
+class RowSpool:
+    """Output rows kept on disk until the findings across rows are known.
+
+    Overlaps and caps need every row, so rows wait in an owner-only temporary file (JSON lines,
+    no note text) and are written with their findings at the end: memory stays flat.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # mode 0600, unlinked
+
+    def add(self, row: dict[str, Any], key: str | None, client_year: str | None) -> None:
+        """Keep ``row`` with its ledger key and client-year, to attach findings later."""
+        self._file.write(json.dumps([key, client_year, row], ensure_ascii=False) + "\n")
+
+    def rows(self) -> Iterator[tuple[str | None, str | None, dict[str, Any]]]:
+        """The kept rows, in order."""
+        self._file.seek(0)
+        for line in self._file:
+            key, client_year, row = json.loads(line)
+            yield key, client_year, row
+
+    def close(self) -> None:
+        """Delete the spool."""
+        self._file.close()
+
+
+MAX_LISTED_OVERLAPS = 20  # ids listed in a row's overlaps_with; the summary has every finding
+
+
+def row_findings(findings: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, str]]:
+    """Ledger key -> the finding columns of that note's row (``overlaps_with``, ``cap_status``)."""
+    by_key: dict[str, dict[str, str]] = {}
+    for finding in findings["overlaps"]:
+        keys, names = finding["note_keys"], finding["note_names"]
+        for key in keys:
+            others = [n for k, n in zip(keys, names, strict=True) if k != key]
+            shown = ", ".join(others[:MAX_LISTED_OVERLAPS])
+            if len(others) > MAX_LISTED_OVERLAPS:
+                shown += f" and {len(others) - MAX_LISTED_OVERLAPS} more"
+            cell = by_key.setdefault(key, {})
+            cell["overlaps_with"] = "; ".join(
+                filter(None, [cell.get("overlaps_with"), f"{finding['kind']}: {shown}"])
+            )
+    return by_key
 
 
 def run_batch(
@@ -175,6 +230,8 @@ def run_batch(
     if first is not None:
         rows = itertools.chain([first], rows)
     writer = Writer(output, out_fmt)
+    spool = RowSpool()
+    key_rows: dict[str, int] = {}  # this run's ledger keys -> their row numbers
     first_row_of: dict[str, int] = {}  # note id -> the row that first carried it
     duplicates = 0
     summary = Summary()
@@ -196,15 +253,19 @@ def run_batch(
             if duplicate_of == p.row.number:
                 duplicate_of = None
             duplicates += duplicate_of is not None
-            writer.write(p, outcome, duplicate_of)
             summary.add(p, outcome)
+            key = client_year = None
             if isinstance(outcome, dict):
                 model_version = outcome["model_version"]
                 record(conn, p, outcome)
-                run_keys.add(note_key(p))
+                key = note_key(p)
+                run_keys.add(key)
+                key_rows.setdefault(key, p.row.number)
                 client = str_or_none(p.row.fields.get("client_id"))
                 if client and p.service_date:
                     clients_years.add((client, p.service_date.year))
+                    client_year = f"{client}\x1f{p.service_date.year}"
+            spool.add(output_row(p, outcome, duplicate_of), key, client_year)
             if done % DEFAULT_CHUNK == 0:
                 conn.commit()  # a killed run keeps what it scored; a re-run replaces, not adds
             if progress:
@@ -214,8 +275,26 @@ def run_batch(
             "overlaps": find_overlaps(conn, run_keys),
             "caps": find_caps(conn, clients_years),
         }
+        for finding in findings["overlaps"]:
+            finding["note_names"] = [
+                note_id or (f"row {key_rows[k]}" if k in key_rows else "an earlier note")
+                for k, note_id in zip(finding["note_keys"], finding["note_ids"], strict=True)
+            ]
+        per_row = row_findings(findings)
+        caps: dict[str, str] = {}
+        for cap in findings["caps"]:
+            text = f"{cap['kind']}: {cap['service']} {cap['hours']:g} of {cap['cap_hours']:g} h"
+            cell = f"{cap['client_id']}\x1f{cap['year']}"
+            caps[cell] = "; ".join(filter(None, [caps.get(cell), text]))
+        for key, client_year, row in spool.rows():
+            row.update(per_row.get(key or "", {}))
+            row["cap_status"] = caps.get(client_year or "")
+            writer.write(row)
     finally:
         conn.close()
+        spool.close()
+    for finding in findings["overlaps"]:
+        del finding["note_keys"], finding["note_names"]
     if progress:
         progress.update(summary.rows, final=True)
     from notecheck.catalog import load_catalog
