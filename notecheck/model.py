@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import zipfile
 from collections.abc import Sequence
@@ -44,8 +45,18 @@ TRUSTED_TYPES = (
 WORD_TOKEN_PATTERN = r"(?u)\b[\w/'-]+\b"
 
 
+MODEL_DIR_ENV = "NOTECHECK_MODEL_DIR"
+
+
 def default_model_dir() -> Path:
-    """The copy an installed wheel carries, else ``models/il132`` of the checkout."""
+    """``$NOTECHECK_MODEL_DIR``, else the wheel's copy, else ``models/il132`` of the checkout.
+
+    One rule for the CLI, the server and the library: a deployment that points the variable at
+    its own model gets that model everywhere, never the shipped one by surprise.
+    """
+    override = os.environ.get(MODEL_DIR_ENV)
+    if override:
+        return Path(override)
     package = Path(__file__).resolve().parent
     bundled = package / "models" / "il132"
     return bundled if bundled.is_dir() else package.parent / "models" / "il132"

@@ -5,10 +5,11 @@ A zero-width space inside "trans\u200bported", a soft hyphen, full-width letters
 matches on the folded text and reports offsets into the text it was given: ``Folded.offsets``
 maps each folded character back to the original one.
 
-Folding: NFKC per character (full-width forms, ligatures, non-breaking spaces); format
-characters (Unicode category Cf: zero-width space/joiners, soft hyphen, word joiner, BOM,
-direction marks) and combining marks (Mn) are dropped; Cyrillic and Greek letters that look
-like Latin ones become the Latin letter. Plain ASCII text is returned as it is, at no cost.
+Folding: NFKC per character (full-width forms, ligatures, mathematical letters, non-breaking
+spaces); format characters (Unicode category Cf: zero-width space/joiners, soft hyphen, word
+joiner, BOM, direction marks), combining marks (Mn, Me) and blank fillers (Hangul filler, blank
+braille) are dropped; Cyrillic, Greek and Latin letters that look like a plain Latin letter
+become it. Plain ASCII text is returned as it is, at no cost.
 """
 
 from __future__ import annotations
@@ -26,15 +27,25 @@ _LOOK_ALIKES = str.maketrans(
         # Cyrillic
         "а": "a", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "ӏ": "l",
         "о": "o", "р": "p", "ԛ": "q", "ѕ": "s", "ս": "u", "ѵ": "v", "ԝ": "w", "х": "x",
-        "у": "y",
+        "у": "y", "Ѵ": "V",
         "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K",
         "М": "M", "О": "O", "Р": "P", "Ѕ": "S", "Т": "T", "Х": "X", "У": "Y", "Ү": "Y",
         # Greek
         "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "υ": "u",
         "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
         "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+        # Latin letters drawn like plain ones
+        "ı": "i", "ȷ": "j", "ɡ": "g", "ɑ": "a", "ʏ": "y",
     }
 )  # fmt: skip
+
+
+# Format characters (zero-width space and joiners, soft hyphen, word joiner, BOM, direction
+# marks) and combining marks, nonspacing and enclosing: invisible inside a word.
+_DROPPED_CATEGORIES = ("Cf", "Mn", "Me")
+# Characters that are letters or symbols to Unicode but print as nothing (Hangul fillers,
+# the blank braille pattern).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ def fold(text: str) -> Folded:
             offsets.append(index)
             continue
         for out in unicodedata.normalize("NFKC", char).translate(_LOOK_ALIKES):
-            if unicodedata.category(out) in ("Cf", "Mn"):
+            if unicodedata.category(out) in _DROPPED_CATEGORIES or out in _BLANK_LETTERS:
                 continue
             chars.append(out)
             offsets.append(index)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -388,7 +389,9 @@ def test_the_server_closes_idle_connections_and_caps_them(monkeypatch):
     assert seen["host"] == "127.0.0.1" and seen["access_log"] is False
 
 
-def test_idle_connections_are_closed_whether_or_not_they_sent_a_request(engine):
+@contextlib.contextmanager
+def live_server(app, settings):
+    """A real uvicorn server on a free loopback port, with notecheck serve's options."""
     import socket
     import threading
     import time
@@ -397,16 +400,11 @@ def test_idle_connections_are_closed_whether_or_not_they_sent_a_request(engine):
 
     from notecheck.api.server import server_options
 
-    settings = Settings(keep_alive_seconds=1)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings, engine=engine),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        **server_options(settings),
+        app, host="127.0.0.1", port=port, log_level="warning", **server_options(settings)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -415,24 +413,74 @@ def test_idle_connections_are_closed_whether_or_not_they_sent_a_request(engine):
         deadline = time.monotonic() + 10
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-
-        def seconds_until_closed(sock):
-            sock.settimeout(5)
-            started = time.monotonic()
-            while sock.recv(4096):  # a response first, if a request was sent
-                pass
-            return time.monotonic() - started
-
-        silent = socket.create_connection(("127.0.0.1", port))  # never sends a byte
-        used = socket.create_connection(("127.0.0.1", port))
-        used.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert seconds_until_closed(silent) < 3
-        assert seconds_until_closed(used) < 3
-        silent.close()
-        used.close()
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def seconds_until_closed(sock, send_forever=False):
+    """Read (a response first, if any) until the server closes the socket."""
+    import time
+
+    sock.settimeout(0.2 if send_forever else 5)
+    started = time.monotonic()
+    received = b""
+    while time.monotonic() - started < 5:
+        try:
+            if send_forever:
+                sock.sendall(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            break
+        if not chunk:
+            break
+        received += chunk
+    return time.monotonic() - started, received
+
+
+def test_idle_connections_are_closed_whether_or_not_they_sent_a_request(engine):
+    import socket
+
+    settings = Settings(keep_alive_seconds=1)
+    with live_server(create_app(settings, engine=engine), settings) as port:
+        silent = socket.create_connection(("127.0.0.1", port))  # never sends a byte
+        used = socket.create_connection(("127.0.0.1", port))
+        used.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert seconds_until_closed(silent)[0] < 3
+        assert seconds_until_closed(used)[0] < 3
+        silent.close()
+        used.close()
+
+
+def test_a_rejected_body_that_keeps_coming_has_its_connection_closed(engine, caplog):
+    import socket
+
+    key = "k" * 32
+    settings = Settings(api_keys=(key,), keep_alive_seconds=1, max_body_bytes=100_000)
+    head = "POST /v1/check HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    head += "Transfer-Encoding: chunked\r\nX-Request-ID: Zebulon Quixote\r\n"
+    with caplog.at_level(logging.INFO, logger="notecheck.api"):
+        with live_server(create_app(settings, engine=engine), settings) as port:
+            answers = {}
+            for name, extra in (("no key", ""), ("over the limit", f"X-API-Key: {key}\r\n")):
+                sock = socket.create_connection(("127.0.0.1", port))
+                sock.sendall((head + extra + "\r\n").encode())
+                seconds, received = seconds_until_closed(sock, send_forever=True)
+                sock.close()
+                answers[name] = (seconds, received.decode("latin-1"))
+    assert answers["no key"][1].startswith("HTTP/1.1 401") and answers["no key"][0] < 3
+    assert answers["over the limit"][1].startswith("HTTP/1.1 413")
+    assert answers["over the limit"][0] < 3
+    for _, response in answers.values():
+        headers = response.lower()
+        assert "x-content-type-options: nosniff" in headers and "connection: close" in headers
+        assert "zebulon" not in headers  # a free-text request id is replaced, not echoed
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "notecheck.api"]
+    assert sorted(line["status"] for line in logged) == [401, 413]
+    assert "Zebulon" not in caplog.text
 
 
 class SlowEngine:

@@ -104,3 +104,9 @@ def test_versions_lists_the_installed_runtime_closure_for_an_audit(capsys):
     assert pins["scikit-learn"] == metadata.version("scikit-learn")
     assert {"spacy", "skops", "fastapi", "numpy", "thinc", "pydantic"} <= set(pins)
     assert "pytest" not in pins  # test tools are not run-time dependencies
+
+
+def test_the_model_dir_variable_is_honoured_by_the_cli_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NOTECHECK_MODEL_DIR", str(tmp_path))  # an empty folder: no model
+    assert main(["check", "Faxed ROI to PCP."]) == 3
+    assert str(tmp_path) in capsys.readouterr().err

@@ -24,6 +24,12 @@ DISGUISED = {
     .replace("Faxed", "Fахеd"),  # Cyrillic а, х, е
     "full-width letters": PLAIN.replace("Left VM", "Ｌｅｆｔ ＶＭ").replace("40 min", "４０ min"),
     "combining marks": PLAIN.replace("waited", "wa\u0301ited").replace("Faxed", "Fa\u0308xed"),
+    "enclosing marks and blank fillers": PLAIN.replace("VM", "V\u20ddM")
+    .replace("waited", "wa\u3164ited")
+    .replace("Faxed", "Fa\u2800xed"),
+    "look-alike capitals and dotless i": PLAIN.replace("VM", "\u0474M").replace(
+        "waited", "wa\u0131ted"
+    ),
 }
 
 

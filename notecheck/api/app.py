@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -75,11 +76,13 @@ class _BodyLimit:
             except TimeoutError:
                 # A body that trickles in (or stops) must not hold a worker forever.
                 exceeded = slow = True
+                scope.setdefault("state", {})["body_cut"] = 408
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
                     exceeded = True
+                    scope.setdefault("state", {})["body_cut"] = 413
                     return {"type": "http.disconnect"}
             return message
 
@@ -101,6 +104,11 @@ class _BodyLimit:
                 if slow
                 else error_response(413, "body_too_large", f"request body over {self.limit} bytes")
             )
+            response.headers.update(_security_headers(scope.get("path", "")))
+            response.headers["Connection"] = "close"  # the rest of the body is never read
+            request_id = scope.get("state", {}).get("request_id")
+            if request_id:
+                response.headers["X-Request-ID"] = request_id
             await response(scope, receive, send)
 
 
@@ -135,6 +143,15 @@ class _PageAssets(StaticFiles):
         if path not in _ASSETS:
             raise StarletteHTTPException(status_code=404)
         return await super().get_response(path, scope)
+
+
+# A caller's X-Request-ID is kept only when it looks like an id (a UUID or hex), since it
+# goes into the log and a free-text header could carry a name.
+_REQUEST_ID = re.compile(r"^[0-9A-Fa-f][0-9A-Fa-f-]{7,63}$")
+
+
+def _request_id(sent: str | None) -> str:
+    return sent if sent and _REQUEST_ID.match(sent) else uuid.uuid4().hex
 
 
 def _security_headers(path: str) -> dict[str, str]:
@@ -201,7 +218,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def request_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request_id = _request_id(request.headers.get("x-request-id"))
         request.state.request_id = request_id
         request.state.text_length = None
         started = time.perf_counter()
@@ -253,6 +270,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 )
             else:
                 response = await call_next(request)
+            if response.status_code in (401, 403, 413) and request.method in ("POST", "PUT"):
+                # The body was not read: close the connection, or a client that keeps sending
+                # holds its socket (and a connection slot) for as long as it likes.
+                response.headers["Connection"] = "close"
             status = response.status_code
             response.headers["X-Request-ID"] = request_id
             response.headers.update(_security_headers(request.url.path))
@@ -267,7 +288,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                     # The route's template, never the path as sent: an unmatched path is
                     # client data and may carry a name.
                     "route": getattr(route, "path", "(no route)"),
-                    "status": status,
+                    # A body cut off by the limit is answered 413/408 outside this middleware.
+                    "status": request.scope.get("state", {}).get("body_cut", status),
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                     "text_length": request.state.text_length,
                 }
