@@ -293,6 +293,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return run_batch_cli(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``notecheck report``."""
+    from notecheck.batch import report_cli
+
+    return report_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -369,6 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="score a CSV/JSONL export: every row back, findings, report")
     add_batch_arguments(p)
     p.set_defaults(func=cmd_batch)
+
+    from notecheck.batch import add_report_arguments
+
+    p = sub.add_parser("report", help="HTML report of a ledger over a period: trend, staff, caps")
+    add_report_arguments(p)
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -160,3 +160,31 @@ def test_the_csv_output_opens_safely_in_a_spreadsheet(tmp_path, capsys):
     assert "exit status 1: 1 error row(s)" in capsys.readouterr().err
     assert main(["batch", str(path), "--out", str(out), "--no-ledger", "--quiet",
                  "--allow-errors"]) == 0  # fmt: skip
+
+
+def test_a_300_row_excel_export_scores_every_row_but_the_deliberately_bad_ones(tmp_path, capsys):
+    openpyxl = pytest.importorskip("openpyxl")
+    from ehr_export import BAD_ROWS, rows, write_csv, write_xlsx
+
+    data = rows()
+    outputs = {}
+    for source in (
+        write_csv(tmp_path / "week.csv", data),
+        write_xlsx(tmp_path / "week.xlsx", data),
+    ):
+        out = tmp_path / f"scored-{source.suffix[1:]}.xlsx"
+        code = main(["batch", str(source), "--out", str(out), "--no-ledger", "--quiet"])
+        assert code == 1  # the two bad rows
+        book = openpyxl.load_workbook(out)
+        sheet = book["notes"]
+        header = [c.value for c in sheet[1]]
+        table = [dict(zip(header, (c.value for c in r), strict=True)) for r in sheet.iter_rows(2)]
+        assert len(table) == 300 and [r["row"] for r in table] == list(range(1, 301))
+        errors = [r["row"] for r in table if r["status"] == "error"]
+        assert errors == list(BAD_ROWS), source.name
+        assert {"overlaps_with", "cap_status", "duplicate_of", "units_at_risk"} <= set(header)
+        assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref.startswith("A1:")
+        assert "findings" in book.sheetnames
+        outputs[source.suffix] = [(r["note_id"], r["label"], r["overlaps_with"]) for r in table]
+    assert outputs[".csv"] == outputs[".xlsx"]  # the same export, however it was saved
+    assert "300 rows (298 scored, 2 errors)" in capsys.readouterr().err

@@ -115,3 +115,20 @@ def test_a_version_1_ledger_is_migrated_to_keys_with_the_client(tmp_path):
     conn = open_ledger(path)
     assert conn.execute("SELECT note_key FROM notes").fetchone()[0] == "id:c1\x1f77"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION
+
+
+def test_report_renders_a_period_of_the_ledger(tmp_path, capsys):
+    from ehr_export import rows, write_csv
+
+    ledger = tmp_path / "l.sqlite"
+    week = write_csv(tmp_path / "week.csv", rows(60))
+    assert main(["batch", str(week), "--ledger", str(ledger), "--quiet", "--allow-errors",
+                 "--out", str(tmp_path / "o.csv")]) == 0  # fmt: skip
+    out = tmp_path / "trend.html"
+    args = ["report", "--ledger", str(ledger), "--from", "2026-11-01", "--to", "2026-11-30"]
+    assert main([*args, "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "2026-W45" in html and "2026-W47" in html and "Dana Ruiz" in html
+    assert "59 notes from 2026-11-01 to 2026-11-30 in 3 week(s)" in capsys.readouterr().err
+    assert out.stat().st_mode & 0o077 == 0
+    assert main(["report", "--ledger", str(tmp_path / "none.sqlite"), "--out", str(out)]) == 2

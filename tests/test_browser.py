@@ -163,3 +163,32 @@ def test_the_highlighted_note_keeps_every_character_and_the_staff_check_shows(se
     # the space between two sections ("d/c. Writer") is shown, not dropped
     assert page.locator("#highlighted").text_content() == note
     assert "at least an MHP (000 Q61)" in page.inner_text("#result")
+
+
+def test_the_batch_report_reads_on_a_desktop_and_a_phone(browser, tmp_path):
+    import io
+
+    from ehr_export import rows, write_csv
+
+    from notecheck.batch import render_report, run_batch
+
+    summary = run_batch(write_csv(tmp_path / "week.csv", rows()), io.StringIO(), ledger=None)
+    report = tmp_path / "week.html"
+    report.write_text(render_report(summary), encoding="utf-8")
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    for name, width in (("desktop", 1280), ("phone", 390)):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(report.as_uri())
+        assert page.locator("#staff tbody tr").count() == 6  # one row per staff member
+        at_stake = [
+            int(t or 0)
+            for t in page.locator("#mismatches tbody tr td:nth-child(6)").all_inner_texts()
+        ]
+        assert len(at_stake) > 5 and at_stake == sorted(at_stake, reverse=True)
+        assert page.locator("svg[aria-label^='Notes per week'] rect.bar.nb").count() == 3  # weeks
+        # nothing but the tables' own scroll areas is wider than the screen
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.locator("input[data-table='staff']").fill(summary["staff"] and "Dana")
+        assert page.locator("#staff tbody tr:not([hidden])").count() == 1
+        page.screenshot(path=str(SCREENSHOT_DIR / f"batch-report-{name}.png"), full_page=True)
+        page.close()

@@ -10,14 +10,23 @@ counting it twice. ``report`` renders the summary.
 from notecheck.batch.ledger import default_ledger_path
 from notecheck.batch.reading import FIELDS
 from notecheck.batch.report import render_report
-from notecheck.batch.run import Progress, add_batch_arguments, run_batch, run_batch_cli
+from notecheck.batch.run import (
+    Progress,
+    add_batch_arguments,
+    add_report_arguments,
+    report_cli,
+    run_batch,
+    run_batch_cli,
+)
 
 __all__ = [
     "FIELDS",
     "Progress",
     "add_batch_arguments",
+    "add_report_arguments",
     "default_ledger_path",
     "render_report",
+    "report_cli",
     "run_batch",
     "run_batch_cli",
 ]

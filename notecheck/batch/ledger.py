@@ -6,12 +6,12 @@ import hashlib
 import itertools
 import os
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from notecheck.batch.prepare import Prepared
-from notecheck.labels import BILLABLE_LABELS, CM_CCC
+from notecheck.labels import BILLABLE_LABELS, CM_CCC, LABELS, NON_BILLABLE
 from notecheck.services import default_service_rules
 
 NEAR_CAP_SHARE = 0.9
@@ -319,3 +319,89 @@ def find_caps(
                     }
                 )
     return findings
+
+
+def week_trend(conn: sqlite3.Connection, start: str, end: str) -> list[dict[str, Any]]:
+    """Notes per ISO week between ``start`` and ``end`` (ISO dates, inclusive) in the ledger.
+
+    Each week: notes, how many the engine found NON-BILLABLE, that share, and the hours the
+    export billed.
+    """
+    rows = conn.execute(
+        """
+        SELECT service_date, predicted_label, minutes FROM notes
+        WHERE service_date IS NOT NULL AND service_date BETWEEN ? AND ?
+        """,
+        (start, end),
+    )
+    weeks: dict[str, list[float]] = {}
+    for day, label, minutes in rows:
+        year, week, _ = date.fromisoformat(day).isocalendar()
+        entry = weeks.setdefault(f"{year}-W{week:02d}", [0, 0, 0.0])
+        entry[0] += 1
+        entry[1] += label == NON_BILLABLE
+        entry[2] += minutes or 0.0
+    return [
+        {
+            "week": week,
+            "notes": int(n),
+            "non_billable": int(nb),
+            "share": round(nb / n, 4) if n else 0.0,
+            "billed_hours": round(m / 60, 1),
+        }
+        for week, (n, nb, m) in sorted(weeks.items())
+    ]
+
+
+def ledger_summary(conn: sqlite3.Connection, start: str, end: str) -> dict[str, Any]:
+    """A report's summary from the ledger alone, for service dates ``start``..``end``.
+
+    The ledger keeps labels, codes and minutes, not each note's evidence: per-note reasons,
+    units at risk and review lists come from a batch run's own report.
+    """
+    rows = conn.execute(
+        "SELECT staff_id, billed_code, predicted_label, client_id, year FROM notes "
+        "WHERE service_date BETWEEN ? AND ?",
+        (start, end),
+    ).fetchall()
+    by_label = {label: 0 for label in LABELS}
+    staff: dict[str, dict[str, Any]] = {}
+    mismatches = 0
+    for staff_id, billed, label, _, _ in rows:
+        by_label[label] = by_label.get(label, 0) + 1
+        entry = staff.setdefault(
+            staff_id or "(none)",
+            {"notes": 0, "errors": 0, "mismatches": 0, "non_billable": 0, "units_at_risk": 0,
+             "time_split_unknown": 0},
+        )  # fmt: skip
+        entry["notes"] += 1
+        entry["non_billable"] += label == NON_BILLABLE
+        # The same comparison a batch run makes, on the classified codes it can judge.
+        if billed in BILLABLE_LABELS and billed != label:
+            entry["mismatches"] += 1
+            mismatches += 1
+    for entry in staff.values():
+        entry["share_non_billable"] = round(entry["non_billable"] / max(entry["notes"], 1), 4)
+    clients_years = {(client, year) for *_, client, year in rows if client and year}
+    caps = find_caps(conn, clients_years)
+    return {
+        "input": f"ledger, service dates {start} to {end}",
+        "model_version": "(as scored)",
+        "ruleset_version": "(as scored)",
+        "finished_at": datetime.now().isoformat(timespec="seconds"),
+        "rows": len(rows),
+        "ok": len(rows),
+        "errors": 0,
+        "errors_by_reason": {},
+        "needs_review": 0,
+        "needs_review_items": [],
+        "by_label": by_label,
+        "staff": dict(sorted(staff.items())),
+        "units_at_risk": 0,
+        "top_rules": [],
+        "billed_code_mismatches": {"count": mismatches, "items": []},
+        "overlaps": [],
+        "caps": caps,
+        "finding_counts": {"overlaps": 0, "caps": len(caps)},
+        "trend": week_trend(conn, start, end),
+    }

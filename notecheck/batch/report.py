@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from notecheck.batch.ledger import caps_title, str_or_none
 from notecheck.batch.prepare import Prepared
 from notecheck.labels import LABELS, NON_BILLABLE
-
-if TYPE_CHECKING:
-    # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
-    # builds its parser.
-    pass
 
 MAX_REPORTED_ITEMS = 500  # per finding list in the report; the output file has every row
 
@@ -33,8 +29,11 @@ class Summary:
     rules: Counter[str] = field(default_factory=Counter)
     needs_review: int = 0
     staff: dict[str, Counter[str]] = field(default_factory=dict)
-    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    # The largest by units at stake (a bounded heap: memory does not grow with rows).
+    mismatches: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
     mismatch_count: int = 0
+    review: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    staff_reasons: dict[str, Counter[str]] = field(default_factory=dict)
     windows_1252: int = 0  # rows whose bytes were read as Windows-1252, not UTF-8
 
     def add(self, p: Prepared, outcome: Any) -> None:
@@ -61,26 +60,33 @@ class Summary:
         counts["split_unknown"] += outcome.get("time_split") == "unknown"
         for rule_id in outcome["non_billable_rules"] + outcome["billable_rules"]:
             self.rules[rule_id] += 1
+        reasons = self.staff_reasons.setdefault(staff_id, Counter())
+        reasons.update(outcome["non_billable_rules"])
+        for check in outcome["documentation_failures"]:
+            counts[f"doc:{check}"] += 1
+        note = {
+            "row": p.row.number,
+            "note_id": str_or_none(p.row.fields.get("note_id")),
+            "staff_id": staff_id,
+            "billed_code": p.billed_code,
+            "label": label,
+            "units_at_risk": outcome.get("units_at_risk") or 0,
+            "non_billable_rules": outcome["non_billable_rules"],
+        }
         if outcome["billed_code_matches"] is False:
             self.mismatch_count += 1
             counts["mismatches"] += 1
-            if len(self.mismatches) < MAX_REPORTED_ITEMS:
-                self.mismatches.append(
-                    {
-                        "row": p.row.number,
-                        "note_id": str_or_none(p.row.fields.get("note_id")),
-                        "staff_id": staff_id,
-                        "billed_code": p.billed_code,
-                        "label": label,
-                        "non_billable_rules": outcome["non_billable_rules"],
-                    }
-                )
+            _keep(self.mismatches, (note["units_at_risk"], -p.row.number, note))
+        if outcome["needs_review"]:
+            item = {**note, "confidence": outcome["confidence"]}
+            item["reasons"] = outcome.get("review_reasons", [])
+            _keep(self.review, (-outcome["confidence"], -p.row.number, item))
 
     def to_dict(
         self, findings: dict[str, list[dict[str, Any]]], meta: dict[str, Any]
     ) -> dict[str, Any]:
         """The machine-readable summary."""
-        staff = {
+        staff: dict[str, dict[str, Any]] = {
             sid: {
                 "notes": c["notes"],
                 "errors": c["errors"],
@@ -94,6 +100,15 @@ class Summary:
             }
             for sid, c in sorted(self.staff.items())
         }
+        for sid, entry in staff.items():
+            scored = max(entry["notes"] - entry["errors"], 1)
+            counts = self.staff[sid]
+            entry["documentation_failure_rates"] = {
+                k[4:]: round(v / scored, 4)
+                for k, v in sorted(counts.items())
+                if k.startswith("doc:")
+            }
+            entry["top_reasons"] = self.staff_reasons.get(sid, Counter()).most_common(3)
         return {
             **meta,
             "rows": self.rows,
@@ -106,136 +121,129 @@ class Summary:
             "staff": staff,
             "units_at_risk": sum(c["units_at_risk"] for c in self.staff.values()),
             "top_rules": self.rules.most_common(15),
-            "billed_code_mismatches": {"count": self.mismatch_count, "items": self.mismatches},
+            "billed_code_mismatches": {
+                "count": self.mismatch_count,
+                "items": [m for *_, m in sorted(self.mismatches, reverse=True)],
+            },
+            "needs_review_items": [r for *_, r in sorted(self.review, reverse=True)],
             **{k: v[:MAX_REPORTED_ITEMS] for k, v in findings.items()},
             "finding_counts": {k: len(v) for k, v in findings.items()},
         }
 
 
-def _esc(value: Any) -> str:
-    import html
+def _keep(heap: list[Any], item: tuple[Any, ...]) -> None:
+    """Keep the ``MAX_REPORTED_ITEMS`` largest items (by the tuple's leading keys)."""
+    entry = (*item[:-1], id(item[-1]), item[-1])  # id: never compare the dicts themselves
+    if len(heap) < MAX_REPORTED_ITEMS:
+        heapq.heappush(heap, entry)
+    elif entry > heap[0]:
+        heapq.heapreplace(heap, entry)
 
-    return html.escape("" if value is None else str(value))
+
+def _percent(share: float) -> str:
+    return f"{share:.0%}"
 
 
-def _bar_chart(by_label: dict[str, int]) -> str:
-    width, bar_h, gap = 520, 26, 10
-    top = max(by_label.values()) or 1
-    colors = {
-        "CM-MH": "#1f6feb",
-        "CS-IND": "#1e8449",
-        "CM-TLA": "#8e44ad",
-        "CM-CCC": "#b9770e",
-        "NON-BILLABLE": "#c0392b",
-    }
-    parts = [
-        f'<svg role="img" aria-label="Notes per label" width="{width + 160}" '
-        f'height="{len(by_label) * (bar_h + gap)}" xmlns="http://www.w3.org/2000/svg">'
-    ]
-    for i, (label, n) in enumerate(by_label.items()):
-        y = i * (bar_h + gap)
-        w = int(width * n / top)
-        parts.append(f'<text x="0" y="{y + 18}" font-size="14">{_esc(label)}</text>')
-        parts.append(
-            f'<rect x="120" y="{y}" width="{w}" height="{bar_h}" fill="{colors.get(label, "#555")}"/>'
+def _staff_rows(summary: dict[str, Any], titles: dict[str, str]) -> list[list[Any]]:
+    rows = []
+    for sid, s in sorted(summary["staff"].items(), key=lambda kv: -kv[1]["units_at_risk"]):
+        reasons = ", ".join(
+            f"{titles.get(rule, rule)} ({n})" for rule, n in s.get("top_reasons", [])
         )
-        parts.append(f'<text x="{126 + w}" y="{y + 18}" font-size="14">{n}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        failures = ", ".join(
+            f"{check.replace('_', ' ')} {_percent(rate)}"
+            for check, rate in sorted(
+                s.get("documentation_failure_rates", {}).items(), key=lambda kv: -kv[1]
+            )[:3]
+        )
+        rows.append(
+            [
+                sid,
+                s["notes"],
+                s["errors"],
+                _percent(s["share_non_billable"]),
+                s["mismatches"],
+                s["units_at_risk"],
+                s["time_split_unknown"],
+                reasons,
+                failures,
+            ]
+        )
+    return rows
 
 
 def render_report(summary: dict[str, Any]) -> str:
-    """A self-contained HTML report (inline CSS and SVG, no external assets)."""
+    """The self-contained HTML report (Jinja2, autoescaped; no external assets, no note text)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
 
-    def table(headers: list[str], rows: list[list[Any]]) -> str:
-        head = "".join(f"<th scope='col'>{_esc(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td colspan=99>none</td></tr>'}</tbody></table>"
+    from notecheck.catalog import load_catalog
 
-    staff_rows = [
-        [
-            sid,
-            s["notes"],
-            s["errors"],
-            f"{s['share_non_billable']:.0%}",
-            s["mismatches"],
-            s["units_at_risk"],
-            s["time_split_unknown"],
-        ]
-        for sid, s in summary["staff"].items()
-    ]
-    mismatch_rows = [
-        [
-            m["row"],
-            m["note_id"],
-            m["staff_id"],
-            m["billed_code"],
-            m["label"],
-            ", ".join(m["non_billable_rules"]),
-        ]
-        for m in summary["billed_code_mismatches"]["items"]
-    ]
-    overlap_rows = [
-        [
-            o["kind"],
-            o["client_id"],
-            o["service_date"],
-            " / ".join(map(str, o["staff_ids"])),
-            " / ".join(o["windows"]),
-            " / ".join(map(str, o["note_ids"])),
-            o["citation"],
-        ]
-        for o in summary["overlaps"]
-    ]
-    cap_rows = [
-        [
-            c["kind"],
-            c["client_id"],
-            c["year"],
-            c["service"],
-            c["hours"],
-            c["cap_hours"],
-            c["citation"],
-        ]
-        for c in summary["caps"]
-    ]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>notecheck batch report</title>
-<style>
-body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #1d2329; padding: 0 1rem; }}
-h1 {{ margin-bottom: .2rem; }} .meta {{ color: #52606d; }}
-table {{ border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; }}
-th, td {{ border-bottom: 1px solid #e3e7eb; padding: .3rem .5rem; text-align: left; }}
-.cards {{ display: flex; gap: 1rem; flex-wrap: wrap; }} .card {{ background: #f3f5f8; padding: .7rem 1rem; border-radius: 8px; }}
-.card b {{ display: block; font-size: 1.4rem; }}
-</style></head><body>
-<h1>notecheck batch report</h1>
-<p class="meta">{_esc(summary["input"])} · {summary["rows"]} rows · model {_esc(summary["model_version"])} · rules {_esc(summary["ruleset_version"])} · {_esc(summary["finished_at"])}</p>
-<div class="cards">
-<div class="card"><b>{summary["ok"]}</b>scored</div>
-<div class="card"><b>{summary["errors"]}</b>error rows</div>
-<div class="card"><b>{summary["by_label"].get("NON-BILLABLE", 0)}</b>non-billable</div>
-<div class="card"><b>{summary["billed_code_mismatches"]["count"]}</b>billed-code mismatches</div>
-<div class="card"><b>{summary["needs_review"]}</b>need review</div>
-<div class="card"><b>{summary["units_at_risk"]}</b>units at risk</div>
-<div class="card"><b>{summary["finding_counts"]["overlaps"]}</b>time overlaps</div>
-<div class="card"><b>{summary["finding_counts"]["caps"]}</b>cap warnings</div>
-</div>
-<h2>Notes per label</h2>
-{_bar_chart(summary["by_label"])}
-{table(["label", "notes"], [[k, v] for k, v in summary["by_label"].items()])}
-<h2>Per staff member</h2>
-{table(["staff", "notes", "error rows", "non-billable share", "billed-code mismatches", "units at risk", "time split unknown"], staff_rows)}
-<h2>Billed code vs what the note supports</h2>
-{table(["row", "note id", "staff", "billed", "note supports", "non-billable flags"], mismatch_rows)}
-<h2>Time overlaps (000 Q1; CCC billed twice: Q40, Q56)</h2>
-{table(["kind", "client", "date", "staff", "windows", "notes", "source"], overlap_rows)}
-<h2>Annual caps ({caps_title()} per client per year)</h2>
-{table(["kind", "client", "year", "service", "hours", "cap", "source"], cap_rows)}
-<h2>Most-fired rules</h2>
-{table(["rule", "notes"], summary["top_rules"])}
-<h2>Error rows by reason</h2>
-{table(["reason", "rows"], list(summary["errors_by_reason"].items()))}
-<p class="meta">Under Rule 132 each claim stands alone: short same-day contacts are not combined (000 Q54). Lists are capped at {MAX_REPORTED_ITEMS} items; the output file has every row.</p>
-</body></html>
-"""
+    titles = {rule.id: rule.title for rule in load_catalog().rules}
+    env = Environment(
+        loader=PackageLoader("notecheck.batch", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    trend = summary.get("trend") or []
+    return env.get_template("report.html.j2").render(
+        summary=summary,
+        caps_title=caps_title(),
+        max_items=MAX_REPORTED_ITEMS,
+        staff_rows=_staff_rows(summary, titles),
+        mismatch_rows=[
+            [
+                m["row"],
+                m["note_id"],
+                m["staff_id"],
+                m["billed_code"],
+                m["label"],
+                m.get("units_at_risk"),
+                ", ".join(titles.get(r, r) for r in m["non_billable_rules"]),
+            ]
+            for m in summary["billed_code_mismatches"]["items"]
+        ],
+        review_rows=[
+            [
+                r["row"],
+                r["note_id"],
+                r["staff_id"],
+                r["label"],
+                f"{r['confidence']:.2f}",
+                "; ".join(r.get("reasons", [])),
+            ]
+            for r in summary.get("needs_review_items", [])
+        ],
+        trend=trend,
+        trend_rows=[
+            [w["week"], w["notes"], w["non_billable"], _percent(w["share"]), w["billed_hours"]]
+            for w in trend
+        ],
+        overlap_rows=[
+            [
+                o["kind"],
+                o["client_id"],
+                o["service_date"],
+                " / ".join(map(str, o["staff_ids"])),
+                " / ".join(o["windows"]),
+                " / ".join(map(str, o["note_ids"])),
+                o["citation"],
+            ]
+            for o in summary["overlaps"]
+        ],
+        cap_rows=[
+            [
+                c["kind"],
+                c["client_id"],
+                c["year"],
+                c["service"],
+                c["hours"],
+                c["cap_hours"],
+                c["citation"],
+            ]
+            for c in summary["caps"]
+        ],  # fmt: skip
+        label_rows=[[k, v] for k, v in summary["by_label"].items()],
+        rule_rows=[[rule, titles.get(rule, ""), n] for rule, n in summary["top_rules"]],
+        error_rows=list(summary["errors_by_reason"].items()),
+    )

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +27,7 @@ from notecheck.batch.ledger import (
     private_file,
     record,
     str_or_none,
+    week_trend,
 )
 from notecheck.batch.prepare import Prepared, prepare
 from notecheck.batch.reading import (
@@ -137,28 +138,62 @@ def output_row(p: Prepared, outcome: Any, duplicate_of: int | None = None) -> di
 
 
 class Writer:
-    """CSV or JSONL output, one line per input row."""
+    """CSV, JSONL or Excel output, one line per input row; Excel gets a sheet of findings too."""
 
-    def __init__(self, handle: TextIO, fmt: str) -> None:
+    def __init__(self, handle: Any, fmt: str) -> None:
         self.handle, self.fmt = handle, fmt
-        # CRLF line ends, so a CR or LF inside a value is quoted, as Excel expects.
-        self.csv = (
-            csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, lineterminator="\r\n")
-            if fmt == "csv"
-            else None
-        )
-        if self.csv:
+        self.rows = 0
+        self.csv = None
+        if fmt == "csv":
+            # CRLF line ends, so a CR or LF inside a value is quoted, as Excel expects.
+            self.csv = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, lineterminator="\r\n")
             self.csv.writeheader()
+        elif fmt == "xlsx":
+            from openpyxl import Workbook
+
+            self.book = Workbook(write_only=True)  # streams rows to disk: memory stays flat
+            self.sheet = self.book.create_sheet("notes")
+            self.sheet.freeze_panes = "A2"
+            self.sheet.append(list(OUTPUT_COLUMNS))
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one output row."""
+        self.rows += 1
+        flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
         if self.csv:
-            flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
             self.csv.writerow({k: neutralise(flat.get(k)) for k in OUTPUT_COLUMNS})
+        elif self.fmt == "xlsx":
+            self.sheet.append([neutralise(flat.get(k)) for k in OUTPUT_COLUMNS])
         else:
             self.handle.write(
                 json.dumps({k: row.get(k) for k in OUTPUT_COLUMNS}, ensure_ascii=False) + "\n"
             )
+
+    def finish(self, findings: dict[str, list[dict[str, Any]]]) -> None:
+        """Close the output: an Excel file gets its filters and a sheet of findings."""
+        if self.fmt != "xlsx":
+            return
+        from openpyxl.utils import get_column_letter
+
+        self.sheet.auto_filter.ref = f"A1:{get_column_letter(len(OUTPUT_COLUMNS))}{self.rows + 1}"
+        sheet = self.book.create_sheet("findings")
+        sheet.freeze_panes = "A2"
+        sheet.append(["kind", "client", "date or year", "staff", "notes", "detail", "source"])
+        for o in findings["overlaps"]:
+            sheet.append(
+                [neutralise(v) for v in (
+                    o["kind"], o["client_id"], o["service_date"],
+                    " / ".join(map(str, o["staff_ids"])), " / ".join(map(str, o["note_ids"])),
+                    o["message"], o["citation"],
+                )]
+            )  # fmt: skip
+        for c in findings["caps"]:
+            sheet.append(
+                [neutralise(v) for v in (
+                    c["kind"], c["client_id"], c["year"], None, None, c["message"], c["citation"],
+                )]
+            )  # fmt: skip
+        self.book.save(self.handle)
 
 
 class RowSpool:
@@ -237,6 +272,8 @@ def run_batch(
     summary = Summary()
     conn = open_ledger(ledger) if ledger else open_ledger(":memory:")
     run_keys: set[str] = set()
+    last_day: date | None = None
+    trend: list[dict[str, Any]] = []
     clients_years: set[tuple[str, int]] = set()
     model_version = ruleset_version = None
     try:
@@ -261,6 +298,8 @@ def run_batch(
                 key = note_key(p)
                 run_keys.add(key)
                 key_rows.setdefault(key, p.row.number)
+                if p.service_date and (last_day is None or p.service_date > last_day):
+                    last_day = p.service_date
                 client = str_or_none(p.row.fields.get("client_id"))
                 if client and p.service_date:
                     clients_years.add((client, p.service_date.year))
@@ -286,10 +325,16 @@ def run_batch(
             text = f"{cap['kind']}: {cap['service']} {cap['hours']:g} of {cap['cap_hours']:g} h"
             cell = f"{cap['client_id']}\x1f{cap['year']}"
             caps[cell] = "; ".join(filter(None, [caps.get(cell), text]))
+        if last_day is not None:
+            # Twelve weeks up to this run's last service date, from everything the ledger holds.
+            trend = week_trend(
+                conn, (last_day - timedelta(weeks=12)).isoformat(), last_day.isoformat()
+            )
         for key, client_year, row in spool.rows():
             row.update(per_row.get(key or "", {}))
             row["cap_status"] = caps.get(client_year or "")
             writer.write(row)
+        writer.finish(findings)
     finally:
         conn.close()
         spool.close()
@@ -306,6 +351,7 @@ def run_batch(
         "ruleset_version": ruleset_version,
         "ledger": str(ledger) if ledger else None,
         "duplicate_note_ids": duplicates,
+        "trend": trend,
         "finished_at": datetime.now().isoformat(timespec="seconds"),
     }
     return summary.to_dict(findings, meta)
@@ -316,11 +362,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "input", help="CSV, TSV, JSONL, JSON array or .xlsx export (format from the extension)"
     )
-    parser.add_argument("--out", help="output file (.csv or .jsonl); default: standard output")
+    parser.add_argument(
+        "--out", help="output file (.csv, .jsonl or .xlsx); default: CSV on standard output"
+    )
     parser.add_argument(
         "--out-format",
-        choices=("csv", "jsonl"),
-        help="output format (default: from --out, else csv)",
+        choices=("csv", "jsonl", "xlsx"),
+        help="output format (default: from --out's extension, else csv)",
     )
     parser.add_argument("--format", choices=FORMATS, help="input format override")
     parser.add_argument(
@@ -393,20 +441,27 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"notecheck: {exc}", file=sys.stderr)
         return 2
+    suffix = Path(args.out).suffix.lower() if args.out else ""
     out_fmt = args.out_format or (
-        "jsonl" if args.out and Path(args.out).suffix.lower() in (".jsonl", ".ndjson") else "csv"
+        "jsonl" if suffix in (".jsonl", ".ndjson") else "xlsx" if suffix == ".xlsx" else "csv"
     )
+    if out_fmt == "xlsx" and not args.out:
+        print("notecheck: an .xlsx output needs --out FILE", file=sys.stderr)
+        return 2
     show = not args.quiet and sys.stderr.isatty()
     progress = Progress(count_rows(path, fmt) if show else None, sys.stderr, show)
-    out_handle: TextIO
-    out_handle = (
+    out_handle: Any
+    if out_fmt == "xlsx":
+        out_handle = private_file(args.out).open("wb")
+    elif args.out:
         # With a BOM, Excel opens the CSV as UTF-8 instead of the machine's code page.
-        private_file(args.out).open(
+        out_handle = private_file(args.out).open(
             "w", encoding="utf-8-sig" if out_fmt == "csv" else "utf-8", newline=""
         )
-        if args.out
-        else io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
-    )
+    else:
+        out_handle = io.TextIOWrapper(
+            sys.stdout.buffer, encoding="utf-8", newline="", write_through=True
+        )
     try:
         summary = run_batch(
             path,
@@ -484,3 +539,43 @@ def _check_outputs(path: Path, *outputs: str | None) -> None:
         if not target.parent.is_dir():
             raise ValueError(f"no such folder for {output}: {target.parent}")
         seen[target] = output
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``notecheck report`` options."""
+    parser.add_argument("--out", required=True, help="write the HTML report here")
+    parser.add_argument(
+        "--ledger",
+        help=f"the ledger to read (default: the per-user one, or ${LEDGER_ENV})",
+    )
+    parser.add_argument("--from", dest="start", help="first service date (default: 12 weeks ago)")
+    parser.add_argument("--to", dest="end", help="last service date (default: today)")
+
+
+def report_cli(args: argparse.Namespace) -> int:
+    """``notecheck report``: the trend and per-staff totals of a ledger over a period."""
+    from notecheck.batch.ledger import ledger_summary
+    from notecheck.batch.prepare import FieldError, parse_date
+
+    ledger = Path(args.ledger) if args.ledger else default_ledger_path()
+    try:
+        end = parse_date(args.end) or date.today()
+        start = parse_date(args.start) or end - timedelta(weeks=12)
+        if not ledger.is_file():
+            raise ValueError(f"no ledger at {ledger}; run notecheck batch first")
+        _check_outputs(ledger, args.out)
+        conn = open_ledger(ledger)
+    except (FieldError, ValueError) as exc:
+        print(f"notecheck: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = ledger_summary(conn, start.isoformat(), end.isoformat())
+    finally:
+        conn.close()
+    private_file(args.out).write_text(render_report(summary), encoding="utf-8")
+    print(
+        f"notecheck: {summary['rows']} notes from {start} to {end} in {len(summary['trend'])} "
+        f"week(s); report {args.out}",
+        file=sys.stderr,
+    )
+    return 0

@@ -54,6 +54,7 @@ def _slim(result: Result) -> dict[str, Any]:
         "label": result.label,
         "confidence": round(result.confidence, 4),
         "needs_review": result.needs_review,
+        "review_reasons": list(result.review_reasons),  # generated text, never the note's
         "billed_code_matches": result.billed_code_matches,
         "minutes": result.minutes,
         "units": result.units,
