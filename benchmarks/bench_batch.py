@@ -45,6 +45,7 @@ def write_export(path: Path, rows: int, seed: int = 11) -> None:
                     f"{(start + length) // 60:02d}:{(start + length) % 60:02d}",
                     "",
                     rng.choice(CODES),
+                    "",  # staff_level
                     text,
                 ]
             )
