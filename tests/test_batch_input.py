@@ -188,3 +188,31 @@ def test_a_300_row_excel_export_scores_every_row_but_the_deliberately_bad_ones(t
         outputs[source.suffix] = [(r["note_id"], r["label"], r["overlaps_with"]) for r in table]
     assert outputs[".csv"] == outputs[".xlsx"]  # the same export, however it was saved
     assert "300 rows (298 scored, 2 errors)" in capsys.readouterr().err
+
+
+def test_malformed_rows_become_error_rows_instead_of_merging_or_aborting(tmp_path):
+    merged = tmp_path / "quote.csv"
+    merged.write_text(
+        "note_id,client_id,service_date,text\n"
+        'n1,c1,2026-11-02,"Faxed ROI to PCP.\n'
+        "n2,c1,2026-11-02,Left VM for SSA.\n"
+        "n3,c2,2026-11-03,Called SSA and advocated.\n",
+        encoding="utf-8",
+    )
+    _, rows = run(merged)
+    assert len(rows) == 1 and rows[0]["error"].startswith("unbalanced_quote: this row holds 2")
+    surrogate = tmp_path / "ids.jsonl"
+    surrogate.write_text(
+        '{"note_id": "a\\ud800b", "text": "Faxed ROI"}\n{"note_id": "n2", "text": "Left VM"}\n',
+        encoding="utf-8",
+    )
+    _, rows = run(surrogate)
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert rows[0]["error"].startswith("undecodable: ") and rows[1]["note_id"] == "n2"
+    # a note whose second line merely has commas is not a swallowed row
+    fine = tmp_path / "fine.csv"
+    fine.write_text(
+        'note_id,client_id,service_date,text\nn1,c1,2026-11-02,"Called SSA.\nPlan: f/u, call, fax"\n',
+        encoding="utf-8",
+    )
+    assert run(fine)[1][0]["status"] == "ok"

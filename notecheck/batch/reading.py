@@ -111,6 +111,40 @@ def _fields(record: dict[str, Any], columns: dict[str, str | None]) -> dict[str,
     return {name: (record.get(col) if col else None) for name, col in columns.items()}
 
 
+def _has_surrogate(value: Any) -> bool:
+    """A lone surrogate (an escaped half pair in JSON) cannot be written out as UTF-8."""
+    return isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
+def _json_row(number: int, record: dict[str, Any], columns: dict[str, str | None]) -> Row:
+    fields = _fields(record, columns)
+    if any(_has_surrogate(v) for v in fields.values()):
+        return Row(
+            number,
+            {k: v for k, v in fields.items() if not _has_surrogate(v)},
+            "undecodable: a field holds a lone surrogate (an invalid \\ud800-\\udfff escape)",
+        )
+    return Row(number, fields)
+
+
+def _swallowed_rows(cells: list[str], delimiter: str, width: int) -> int:
+    """Lines inside a cell that look like rows of their own: an unclosed quote upstream.
+
+    A line counts when it has exactly the delimiters of a row and starts with an id-like
+    token ("n2,2026-11-02,..."); narrow files (under three columns) are not judged.
+    """
+    if width < 3:
+        return 0
+    starts_like_a_row = re.compile(rf"^[\w-]+{re.escape(delimiter)}")
+    return sum(
+        1
+        for cell in cells
+        if "\n" in cell
+        for line in cell.splitlines()[1:]
+        if line.count(delimiter) == width - 1 and starts_like_a_row.match(line)
+    )
+
+
 def _has_undecodable(value: Any) -> bool:
     return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
 
@@ -146,7 +180,8 @@ def read_csv(
         handle.seek(0)
         if encoding is None and first.startswith("\ufeff"):
             handle.read(1)
-        reader = csv.reader(handle, delimiter=delimiter or _delimiter(first))
+        delimiter = delimiter or _delimiter(first)
+        reader = csv.reader(handle, delimiter=delimiter)
         header = next(reader, [])
         header = [_as_windows_1252(h) or h if _has_undecodable(h) else h for h in header]
         columns = resolve_columns(header, mapping)
@@ -163,7 +198,15 @@ def read_csv(
                     cells, windows = [c for c in repaired if c is not None], True
             record = dict(zip(header, cells, strict=False))
             fields = _fields(record, columns)
-            if len(cells) > width:
+            swallowed = _swallowed_rows(cells, delimiter, width)
+            if swallowed:
+                yield Row(
+                    number,
+                    fields,
+                    f"unbalanced_quote: this row holds {swallowed} line(s) that look like rows of "
+                    "their own — a quote left open? Fix the export and score those rows again",
+                )
+            elif len(cells) > width:
                 yield Row(number, fields, "extra_cells: row has more cells than the header")
             elif any(_has_undecodable(c) for c in cells):
                 yield Row(
@@ -202,7 +245,7 @@ def read_jsonl(path: Path, mapping: dict[str, str]) -> Iterator[Row]:
             if columns is None:
                 # The first object's keys name the columns (exports write every key each line).
                 columns = resolve_columns(record, mapping)
-            yield Row(number, _fields(record, columns))
+            yield _json_row(number, record, columns)
 
 
 def read_json_array(path: Path, mapping: dict[str, str]) -> Iterator[Row]:
@@ -220,7 +263,7 @@ def read_json_array(path: Path, mapping: dict[str, str]) -> Iterator[Row]:
     columns = resolve_columns(keys, mapping)
     for number, item in enumerate(data, 1):
         if isinstance(item, dict):
-            yield Row(number, _fields(item, columns))
+            yield _json_row(number, item, columns)
         else:
             yield Row(number, {}, "not_an_object: element is not a JSON object")
 
