@@ -132,3 +132,68 @@ def test_report_renders_a_period_of_the_ledger(tmp_path, capsys):
     assert "59 notes from 2026-11-01 to 2026-11-30 in 3 week(s)" in capsys.readouterr().err
     assert out.stat().st_mode & 0o077 == 0
     assert main(["report", "--ledger", str(tmp_path / "none.sqlite"), "--out", str(out)]) == 2
+
+
+def test_a_second_run_on_a_busy_ledger_waits_for_the_first(tmp_path):
+    import threading
+
+    ledger = tmp_path / "l.sqlite"
+    open_ledger(ledger).close()
+    holder = sqlite3.connect(ledger, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # another run in the middle of writing
+    threading.Timer(1.0, holder.rollback).start()
+    started = time.perf_counter()
+    summary = score(tmp_path, "w.csv", f"note_id,text\n1,{NOTE_A}\n", ledger)
+    assert summary["ok"] == 1 and time.perf_counter() - started >= 1.0
+    holder.close()
+
+
+def _children(pid):
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid):
+    from pathlib import Path
+
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_killing_a_batch_leaves_no_worker_processes_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from ehr_export import rows, write_csv
+
+    week = write_csv(tmp_path / "week.csv", rows(300) * 4)
+    args = [sys.executable, "-m", "notecheck", "batch", str(week), "--jobs", "2", "--quiet",
+            "--no-ledger", "--out", str(tmp_path / "o.csv")]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [p for p in _children(proc.pid) if _alive(p)]
+    assert len(workers) >= 2, "the workers never started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -10,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from notecheck.batch.prepare import Prepared
 
 if TYPE_CHECKING:
-    # The engine (spaCy, scikit-learn) loads when a batch runs, not when "notecheck --help"
-    # builds its parser.
     from notecheck.engine import Engine
     from notecheck.result import Result
 
@@ -33,6 +34,20 @@ def _init_worker(model_dir: str | None) -> None:
 
         _worker_engine = Engine(model_dir)
         _worker_model_dir = model_dir
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker when the batch that started it is gone (kill -9 leaves no goodbye)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_pool_worker(model_dir: str | None, parent: int) -> None:
+    """A worker process: the engine, plus a watchdog so a killed batch leaves no orphans."""
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    _init_worker(model_dir)
 
 
 def _score_chunk(items: list[dict[str, Any]]) -> list[dict[str, Any] | tuple[str, str]]:
@@ -115,7 +130,7 @@ def score_stream(
         return
     # A bounded window of chunks in flight keeps memory flat for any input size.
     with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(model_dir,)
+        max_workers=jobs, initializer=_init_pool_worker, initargs=(model_dir, os.getpid())
     ) as pool:
         window: deque[tuple[list[Prepared], Future[list[Any]]]] = deque()
         for chunk in chunks():
