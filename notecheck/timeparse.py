@@ -72,6 +72,10 @@ _MILITARY_RE = re.compile(
     r"(?<![\w:./$#-])(?P<ah>[01]\d|2[0-3])(?P<amin>[0-5]\d)\s*(?:-|–|—|to)\s*"
     r"(?P<bh>[01]\d|2[0-3])(?P<bmin>[0-5]\d)(?:\s*hrs?\b)?(?![\w:/-]|\.\d)"
 )
+# "(0:20)", "0:45 hrs": an hour-and-minute duration under an hour (no clock reads "0:20").
+_ZERO_HOUR_RE = re.compile(
+    r"(?<![\w:./-])0:(?P<m>[0-5]\d)(?:\s*(?:hrs?|h)\b)?(?![\d:]|\s*[ap]\.?m\b)"
+)
 # Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM"
 _FIELD_RE = re.compile(
     r"\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?|stop(?:\s+time)?"
@@ -207,11 +211,17 @@ def find_ranges(text: str) -> list[TimeMention]:
 
 
 def find_durations(text: str) -> list[TimeMention]:
-    """Stated durations ("approx 90 min", "1 hr 15 min", "an hour and a half") as minutes.
+    """Stated durations ("approx 90 min", "1 hr 15 min", "an hour and a half", "(0:20)").
 
     ``kind`` is ``total`` when the words before it say so ("Total time: 45 min").
     """
     found = []
+    for match in _ZERO_HOUR_RE.finditer(text):
+        before = text[max(0, match.start() - 40) : match.start()]
+        minutes = float(match["m"])
+        if minutes > 0 and not _NOT_SERVICE_BEFORE.search(before):
+            kind = "total" if _TOTAL_BEFORE.search(before) else "duration"
+            found.append(TimeMention(match.start(), match.end(), minutes, kind))
     for match in _DURATION_RE.finditer(text):
         before = text[max(0, match.start() - 40) : match.start()]
         after = text[match.end() : match.end() + 30]

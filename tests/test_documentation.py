@@ -66,6 +66,8 @@ def test_number_ranges_are_not_times(text):
         ("two hours", 120),
         ("approx 45 minutes", 45),
         ("(25 min)", 25),
+        ("(0:20)", 20),  # hours:minutes under an hour
+        ("0:45 hrs", 45),
     ],
 )
 def test_stated_durations(text, minutes):
