@@ -225,11 +225,21 @@ class RowSpool:
 MAX_LISTED_OVERLAPS = 20  # ids listed in a row's overlaps_with; the summary has every finding
 
 
-def row_findings(findings: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, str]]:
-    """Ledger key -> the finding columns of that note's row (``overlaps_with``, ``cap_status``)."""
+def finding_columns(
+    findings: dict[str, list[dict[str, Any]]], key_rows: dict[str, int]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The findings as row columns: ``overlaps_with`` by ledger key, ``cap_status`` by client-year.
+
+    A client-year key is the client id and the year joined by the unit separator. A note is
+    named by its id, else by its row in this run, else as an earlier note.
+    """
     by_key: dict[str, dict[str, str]] = {}
     for finding in findings["overlaps"]:
-        keys, names = finding["note_keys"], finding["note_names"]
+        keys = finding["note_keys"]
+        names = [
+            note_id or (f"row {key_rows[k]}" if k in key_rows else "an earlier note")
+            for k, note_id in zip(keys, finding["note_ids"], strict=True)
+        ]
         for key in keys:
             others = [n for k, n in zip(keys, names, strict=True) if k != key]
             shown = ", ".join(others[:MAX_LISTED_OVERLAPS])
@@ -239,7 +249,12 @@ def row_findings(findings: dict[str, list[dict[str, Any]]]) -> dict[str, dict[st
             cell["overlaps_with"] = "; ".join(
                 filter(None, [cell.get("overlaps_with"), f"{finding['kind']}: {shown}"])
             )
-    return by_key
+    by_client_year: dict[str, str] = {}
+    for cap in findings["caps"]:
+        text = f"{cap['kind']}: {cap['service']} {cap['hours']:g} of {cap['cap_hours']:g} h"
+        cell_key = f"{cap['client_id']}\x1f{cap['year']}"
+        by_client_year[cell_key] = "; ".join(filter(None, [by_client_year.get(cell_key), text]))
+    return by_key, by_client_year
 
 
 def run_batch(
@@ -314,32 +329,22 @@ def run_batch(
             "overlaps": find_overlaps(conn, run_keys),
             "caps": find_caps(conn, clients_years),
         }
-        for finding in findings["overlaps"]:
-            finding["note_names"] = [
-                note_id or (f"row {key_rows[k]}" if k in key_rows else "an earlier note")
-                for k, note_id in zip(finding["note_keys"], finding["note_ids"], strict=True)
-            ]
-        per_row = row_findings(findings)
-        caps: dict[str, str] = {}
-        for cap in findings["caps"]:
-            text = f"{cap['kind']}: {cap['service']} {cap['hours']:g} of {cap['cap_hours']:g} h"
-            cell = f"{cap['client_id']}\x1f{cap['year']}"
-            caps[cell] = "; ".join(filter(None, [caps.get(cell), text]))
+        by_key, by_client_year = finding_columns(findings, key_rows)
         if last_day is not None:
             # Twelve weeks up to this run's last service date, from everything the ledger holds.
             trend = week_trend(
                 conn, (last_day - timedelta(weeks=12)).isoformat(), last_day.isoformat()
             )
         for key, client_year, row in spool.rows():
-            row.update(per_row.get(key or "", {}))
-            row["cap_status"] = caps.get(client_year or "")
+            row.update(by_key.get(key or "", {}))
+            row["cap_status"] = by_client_year.get(client_year or "")
             writer.write(row)
         writer.finish(findings)
     finally:
         conn.close()
         spool.close()
     for finding in findings["overlaps"]:
-        del finding["note_keys"], finding["note_names"]
+        del finding["note_keys"]  # ledger keys are for the rows' columns, not the summary
     if progress:
         progress.update(summary.rows, final=True)
     from notecheck.catalog import load_catalog
