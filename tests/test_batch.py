@@ -228,17 +228,30 @@ def test_cli_bad_arguments_exit_2(tmp_path, args, capsys, monkeypatch):
     assert capsys.readouterr().err.startswith("notecheck: ")
 
 
-def test_progress_bar_shows_share_rate_and_eta():
+def test_progress_follows_the_bytes_read_without_a_counting_pass(week, tmp_path):
     from notecheck.batch import Progress
+    from notecheck.batch.reading import ReadPosition
 
+    position = ReadPosition()
     stream = io.StringIO()
-    bar = Progress(total=200, stream=stream, enabled=True)
-    bar.update(50, final=True)
-    line = stream.getvalue()
-    assert "25.0%" in line and "50/200 rows" in line and "ETA" in line and line.endswith("\n")
+    bar = Progress(week.stat().st_size, stream, True, position)
+    # the position is the reader's: no second pass over the input counts its rows
+    run(week, None, progress=bar)
+    assert position.handle is not None and position.handle.closed
+    last = stream.getvalue().split("\r")[-1]
+    assert "100.0% of" in last and "8 rows" in last and "ETA 0:00" in last
+    assert last.endswith("\n")
     quiet = io.StringIO()
-    Progress(total=200, stream=quiet, enabled=False).update(50, final=True)
+    Progress(200, quiet, False).update(50, final=True)
     assert quiet.getvalue() == ""
+    half = ReadPosition()
+    with week.open("rb", buffering=0) as handle:
+        half.handle = handle
+        handle.read(week.stat().st_size // 2)
+        half.rows = 4  # 4 rows in the first half: about 8 in the file
+        text = io.StringIO()
+        Progress(week.stat().st_size, text, True, half).update(4)
+    assert "50.0% of" in text.getvalue()
 
 
 def test_the_default_ledger_lives_in_the_user_data_folder_not_the_working_folder(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -59,6 +60,29 @@ _CP1252_UNDEFINED = set(b"\x81\x8d\x8f\x90\x9d")
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+class ReadPosition:
+    """How far into its file a reader is, in bytes (for the progress bar: no counting pass)."""
+
+    def __init__(self) -> None:
+        self.handle: Any = None
+        self.rows = 0  # rows handed out so far
+
+    def estimated_rows(self, total_bytes: int) -> float | None:
+        """Rows in the whole file, extrapolated from the rows and bytes read so far."""
+        if self.handle is not None and self.handle.closed:
+            return float(self.rows) or None  # read to the end: the count is exact
+        read = self.bytes_read()
+        if not read or not self.rows:
+            return None
+        return self.rows * total_bytes / read
+
+    def bytes_read(self) -> int | None:
+        """Bytes consumed so far (to the reader's buffer), or None before the file opens."""
+        if self.handle is None or self.handle.closed:
+            return None
+        return os.lseek(self.handle.fileno(), 0, os.SEEK_CUR)
 
 
 @dataclass
@@ -169,6 +193,7 @@ def read_csv(
     mapping: dict[str, str],
     encoding: str | None = None,
     delimiter: str | None = None,
+    position: ReadPosition | None = None,
 ) -> Iterator[Row]:
     """Stream CSV/TSV rows (BOM, quoted newlines, CRLF, long fields handled)."""
     # A long note is an error row of its own (text_too_long), not a reason to stop the run.
@@ -176,6 +201,8 @@ def read_csv(
     with path.open(
         encoding=encoding or "utf-8-sig", errors="surrogateescape", newline=""
     ) as handle:
+        if position is not None:
+            position.handle = handle
         first = handle.readline()
         handle.seek(0)
         if encoding is None and first.startswith("\ufeff"):
@@ -220,10 +247,14 @@ def read_csv(
                 yield Row(number, fields, windows_1252=windows)
 
 
-def read_jsonl(path: Path, mapping: dict[str, str]) -> Iterator[Row]:
+def read_jsonl(
+    path: Path, mapping: dict[str, str], position: ReadPosition | None = None
+) -> Iterator[Row]:
     """Stream JSONL rows; a line that is not a JSON object becomes an error row."""
     columns: dict[str, str | None] | None = None
     with path.open("rb") as handle:
+        if position is not None:
+            position.handle = handle
         number = 0
         for raw in handle:
             if not raw.strip():
@@ -332,26 +363,21 @@ def read_rows(
     *,
     encoding: str | None = None,
     sheet: str | None = None,
+    position: ReadPosition | None = None,
 ) -> Iterator[Row]:
-    """Rows of ``path`` in ``fmt`` (one of ``FORMATS``)."""
+    """Rows of ``path`` in ``fmt`` (one of ``FORMATS``); ``position`` follows a text file."""
     if fmt in ("csv", "tsv"):
-        return read_csv(path, mapping, encoding, "\t" if fmt == "tsv" else None)
-    if fmt == "json":
-        return read_json_array(path, mapping)
-    if fmt == "xlsx":
-        return read_xlsx(path, mapping, sheet)
-    return read_jsonl(path, mapping)
+        rows = read_csv(path, mapping, encoding, "\t" if fmt == "tsv" else None, position)
+    elif fmt == "json":
+        rows = read_json_array(path, mapping)
+    elif fmt == "xlsx":
+        rows = read_xlsx(path, mapping, sheet)
+    else:
+        rows = read_jsonl(path, mapping, position)
+    return rows if position is None else _counted(rows, position)
 
 
-def count_rows(path: Path, fmt: str) -> int | None:
-    """Rows in a text input (a cheap pass, for the progress bar's ETA); None: not counted."""
-    if fmt == "jsonl":
-        with path.open("rb") as handle:
-            return sum(1 for line in handle if line.strip())
-    if fmt in ("csv", "tsv"):
-        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-            first = handle.readline()
-            handle.seek(0)
-            delimiter = "\t" if fmt == "tsv" else _delimiter(first)
-            return max(sum(1 for cells in csv.reader(handle, delimiter=delimiter) if cells) - 1, 0)
-    return None
+def _counted(rows: Iterator[Row], position: ReadPosition) -> Iterator[Row]:
+    for row in rows:
+        position.rows += 1
+        yield row

@@ -34,7 +34,7 @@ from notecheck.batch.reading import (
     FIELDS,
     FORMATS,
     IDENTITY_FIELDS,
-    count_rows,
+    ReadPosition,
     detect_format,
     read_rows,
 )
@@ -72,11 +72,27 @@ OUTPUT_COLUMNS = (
 # ------------------------------------------------------------------------------ running
 
 
-class Progress:
-    """A progress bar with ETA on stderr (only when it is a terminal)."""
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
-    def __init__(self, total: int | None, stream: TextIO, enabled: bool) -> None:
-        self.total, self.stream, self.enabled = total, stream, enabled
+
+class Progress:
+    """A progress bar with ETA on stderr (only when it is a terminal).
+
+    The share done is rows scored of the rows the file holds, estimated from the rows and
+    bytes the reader has consumed so far, so nothing reads the input twice to count its rows;
+    without a size (a workbook, a JSON array) it shows rows and rate.
+    """
+
+    def __init__(
+        self,
+        total_bytes: int | None,
+        stream: TextIO,
+        enabled: bool,
+        position: ReadPosition | None = None,
+    ) -> None:
+        self.total, self.stream, self.enabled = total_bytes, stream, enabled
+        self.position = position
         self.start = time.monotonic()
         self.last = 0.0
 
@@ -88,14 +104,25 @@ class Progress:
         if not final and now - self.last < 0.1:
             return
         self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        if self.total:
-            share = min(done / self.total, 1.0)
-            eta = (self.total - done) / rate if rate > 0 else 0
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        # Scoring trails reading by a chunk: the share is rows scored of the rows the file
+        # holds, extrapolated from the rows and bytes read so far.
+        expected = (
+            self.position.estimated_rows(self.total) if self.position and self.total else None
+        )
+        if final:
+            expected = done
+        if self.total and expected:
+            share = min(done / expected, 1.0)
+            eta = elapsed * (1 - share) / share if share > 0 else 0
             bar = "#" * int(share * 30)
-            line = f"\r[{bar:<30}] {share:5.1%} {done}/{self.total} rows · {rate:,.0f}/s · ETA {int(eta // 60)}:{int(eta % 60):02d}"
+            line = (
+                f"\r[{bar:<30}] {share:5.1%} of {_size(self.total)} · {done:,} rows · "
+                f"{rate:,.0f}/s · ETA {int(eta // 60)}:{int(eta % 60):02d}"
+            )
         else:
-            line = f"\r{done} rows · {rate:,.0f}/s"
+            line = f"\r{done:,} rows · {rate:,.0f}/s"
         self.stream.write(line)
         if final:
             self.stream.write("\n")
@@ -275,7 +302,14 @@ def run_batch(
     """Score every row of ``input_path`` into ``output``; returns the summary dict."""
     path = Path(input_path)
     fmt = fmt or detect_format(path)
-    rows = read_rows(path, fmt, mapping or {}, encoding=encoding, sheet=sheet)
+    rows = read_rows(
+        path,
+        fmt,
+        mapping or {},
+        encoding=encoding,
+        sheet=sheet,
+        position=progress.position if progress else None,
+    )
     first = next(rows, None)  # reads the header: a missing column fails before any output
     if first is not None:
         rows = itertools.chain([first], rows)
@@ -454,7 +488,9 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         print("notecheck: an .xlsx output needs --out FILE", file=sys.stderr)
         return 2
     show = not args.quiet and sys.stderr.isatty()
-    progress = Progress(count_rows(path, fmt) if show else None, sys.stderr, show)
+    position = ReadPosition()
+    size = path.stat().st_size if fmt in ("csv", "tsv", "jsonl") else None
+    progress = Progress(size, sys.stderr, show, position)
     out_handle: Any
     if out_fmt == "xlsx":
         out_handle = private_file(args.out).open("wb")
