@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import sqlite3
 import time
@@ -197,3 +198,22 @@ def test_killing_a_batch_leaves_no_worker_processes_behind(tmp_path):
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(p) for p in workers)
+
+
+def test_a_claim_billed_again_under_another_id_is_flagged_in_this_run_and_the_next(tmp_path):
+    ledger = tmp_path / "l.sqlite"
+    header = "note_id,client_id,staff_id,service_date,start_time,end_time,billed_code,text\n"
+    claim = "c1,s1,2026-11-02,09:00,10:00,CM-MH,{}\n"
+    first = tmp_path / "w1.csv"
+    first.write_text(header + "a1," + claim.format(NOTE_A), encoding="utf-8")
+    run_batch(first, io.StringIO(), ledger=ledger)
+    second = tmp_path / "w2.csv"
+    second.write_text(
+        header + "b7," + claim.format(NOTE_B) + "b8,c1,s1,2026-11-02,11:00,12:00,CM-MH,Faxed ROI\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    summary = run_batch(second, out, ledger=ledger)
+    out.seek(0)
+    same = {r["note_id"]: r["same_claim_as"] for r in csv.DictReader(out)}
+    assert same == {"b7": "a1", "b8": ""} and summary["repeated_claims"] == 1

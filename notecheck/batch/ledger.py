@@ -277,6 +277,32 @@ def find_overlaps(conn: sqlite3.Connection, keys: set[str]) -> list[dict[str, An
     return findings
 
 
+def find_repeated_claims(conn: sqlite3.Connection, keys: set[str]) -> dict[str, list[str]]:
+    """Notes of this run that repeat another note's claim: a duplicate bill.
+
+    Same client, staff, date, start time and billed code under another key (another id, or an
+    earlier run's export). Returns ledger key -> the other notes' ids ("(no id)" for none).
+    """
+    if not keys:
+        return {}
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (k TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM run_keys")
+    conn.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
+    repeated: dict[str, list[str]] = {}
+    for key, other in conn.execute(
+        """
+        SELECT a.note_key, COALESCE(b.note_id, '(no id)') FROM notes a JOIN notes b
+          ON a.client_id = b.client_id AND a.service_date = b.service_date
+         AND a.start_min = b.start_min AND a.staff_id IS b.staff_id
+         AND a.billed_code IS b.billed_code AND a.note_key <> b.note_key
+        WHERE a.note_key IN (SELECT k FROM run_keys) AND a.client_id IS NOT NULL
+        ORDER BY a.note_key, b.note_id
+        """
+    ):
+        repeated.setdefault(key, []).append(other)
+    return repeated
+
+
 def _window(start: int | None, end: int | None) -> str:
     def fmt(m: int | None) -> str:
         return "?" if m is None else f"{m // 60:02d}:{m % 60:02d}"

@@ -22,6 +22,7 @@ from notecheck.batch.ledger import (
     default_ledger_path,
     find_caps,
     find_overlaps,
+    find_repeated_claims,
     note_key,
     open_ledger,
     private_file,
@@ -49,6 +50,7 @@ OUTPUT_COLUMNS = (
     "status",
     "error",
     "duplicate_of",
+    "same_claim_as",
     "overlaps_with",
     "cap_status",
     "label",
@@ -364,6 +366,7 @@ def run_batch(
             "caps": find_caps(conn, clients_years),
         }
         by_key, by_client_year = finding_columns(findings, key_rows)
+        repeated = find_repeated_claims(conn, run_keys)
         if last_day is not None:
             # Twelve weeks up to this run's last service date, from everything the ledger holds.
             trend = week_trend(
@@ -372,6 +375,7 @@ def run_batch(
         for key, client_year, row in spool.rows():
             row.update(by_key.get(key or "", {}))
             row["cap_status"] = by_client_year.get(client_year or "")
+            row["same_claim_as"] = ", ".join(repeated.get(key or "", [])) or None
             writer.write(row)
         writer.finish(findings)
     finally:
@@ -390,6 +394,7 @@ def run_batch(
         "ruleset_version": ruleset_version,
         "ledger": str(ledger) if ledger else None,
         "duplicate_note_ids": duplicates,
+        "repeated_claims": len(repeated),
         "trend": trend,
         "finished_at": datetime.now().isoformat(timespec="seconds"),
     }
