@@ -8,20 +8,11 @@ import json
 from datetime import date, datetime, time
 
 import pytest
+from ehr_export import HEADER as EHR_HEADER
 
 from notecheck.batch import run_batch
 from notecheck.cli import main
 
-EHR_HEADER = [
-    "Note ID",
-    "Client ID",
-    "Staff Name",
-    "Service Date",
-    "Start Time",
-    "Duration (min)",
-    "Service Code",
-    "Progress Note",
-]
 EHR_ROWS = [
     ["a1", "c1", "Dana Ruiz", "11/02/2026", "9:05 AM", "45", "CM-MH",
      "Drove clt to the DHS office (20 min) and waited 25 min in the lobby; clt’s “redet” pending."],

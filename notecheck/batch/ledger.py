@@ -167,6 +167,13 @@ def str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def _mark_run_keys(conn: sqlite3.Connection, keys: set[str]) -> None:
+    """Put this run's ledger keys in a temporary table the finding queries join on."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (k TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM run_keys")
+    conn.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
+
+
 _Q1 = "000_7327f7de9bed1889.txt#Q1"
 _Q40_Q56 = "000_7327f7de9bed1889.txt#Q40, Q56"
 
@@ -242,9 +249,7 @@ def find_overlaps(conn: sqlite3.Connection, keys: set[str]) -> list[dict[str, An
     """
     if not keys:
         return []
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (k TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM run_keys")
-    conn.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
+    _mark_run_keys(conn, keys)
     columns = "note_key, note_id, client_id, service_date, staff_id, start_min, end_min, cap_code"
     timed = "start_min IS NOT NULL AND end_min IS NOT NULL AND service_date IS NOT NULL"
     findings: list[dict[str, Any]] = []
@@ -285,9 +290,7 @@ def find_repeated_claims(conn: sqlite3.Connection, keys: set[str]) -> dict[str, 
     """
     if not keys:
         return {}
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (k TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM run_keys")
-    conn.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
+    _mark_run_keys(conn, keys)
     repeated: dict[str, list[str]] = {}
     for key, other in conn.execute(
         """

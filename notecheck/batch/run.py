@@ -188,15 +188,16 @@ class Writer:
     def write(self, row: dict[str, Any]) -> None:
         """Write one output row."""
         self.rows += 1
-        flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
-        if self.csv:
-            self.csv.writerow({k: neutralise(flat.get(k)) for k in OUTPUT_COLUMNS})
-        elif self.fmt == "xlsx":
-            self.sheet.append([neutralise(flat.get(k)) for k in OUTPUT_COLUMNS])
-        else:
+        if self.fmt == "jsonl":
             self.handle.write(
                 json.dumps({k: row.get(k) for k in OUTPUT_COLUMNS}, ensure_ascii=False) + "\n"
             )
+            return
+        flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+        if self.csv:
+            self.csv.writerow({k: neutralise(flat.get(k)) for k in OUTPUT_COLUMNS})
+        else:
+            self.sheet.append([neutralise(flat.get(k)) for k in OUTPUT_COLUMNS])
 
     def finish(self, findings: dict[str, list[dict[str, Any]]]) -> None:
         """Close the output: an Excel file gets its filters and a sheet of findings."""
