@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from notecheck.batch.prepare import Prepared
+from notecheck.batch.score import Scored
 from notecheck.labels import BILLABLE_LABELS, CM_CCC, LABELS, NON_BILLABLE
 from notecheck.services import default_service_rules
 
@@ -129,9 +130,9 @@ def note_key(p: Prepared) -> str:
     return "h:" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def record(conn: sqlite3.Connection, p: Prepared, outcome: dict[str, Any]) -> None:
+def record(conn: sqlite3.Connection, p: Prepared, outcome: Scored) -> None:
     """Insert or replace the note's ledger row (idempotent per note key)."""
-    label = outcome["label"]
+    label = outcome.label
     cap_code = p.billed_code or (label if label in BILLABLE_LABELS else None)
     # Caps count what the export bills, never minutes read out of the note's words ("within
     # 24 hrs" once raised a false 49-hour cap).

@@ -9,6 +9,7 @@ from typing import Any
 
 from notecheck.batch.ledger import caps_title, str_or_none
 from notecheck.batch.prepare import Prepared
+from notecheck.batch.score import Failed, Outcome
 from notecheck.labels import LABELS, NON_BILLABLE
 
 MAX_REPORTED_ITEMS = 500  # per finding list in the report; the output file has every row
@@ -36,33 +37,31 @@ class Summary:
     staff_reasons: dict[str, Counter[str]] = field(default_factory=dict)
     windows_1252: int = 0  # rows whose bytes were read as Windows-1252, not UTF-8
 
-    def add(self, p: Prepared, outcome: Any) -> None:
+    def add(self, p: Prepared, outcome: Outcome) -> None:
         """Count one row."""
         self.rows += 1
         self.windows_1252 += p.row.windows_1252
         staff_id = str(p.row.fields.get("staff_id") or "(none)")
         counts = self.staff.setdefault(staff_id, Counter())
         counts["notes"] += 1
-        if not isinstance(outcome, dict):
+        if isinstance(outcome, Failed):
             self.errors += 1
             counts["errors"] += 1
-            reason = p.error if p.error else f"{outcome[0]}" if outcome else "error"
-            # Every error reads "code: message"; the message may itself hold colons.
-            self.errors_by_reason[reason.partition(": ")[0]] += 1
+            self.errors_by_reason[outcome.code] += 1
             return
         self.ok += 1
-        label = outcome["label"]
+        label = outcome.label
         self.by_label[label] += 1
         counts[label] += 1
-        self.needs_review += bool(outcome["needs_review"])
-        counts["units_at_risk"] += outcome.get("units_at_risk") or 0
-        counts["units_supported"] += outcome.get("units_supported") or 0
-        counts["split_unknown"] += outcome.get("time_split") == "unknown"
-        for rule_id in outcome["non_billable_rules"] + outcome["billable_rules"]:
+        self.needs_review += outcome.needs_review
+        counts["units_at_risk"] += outcome.units_at_risk or 0
+        counts["units_supported"] += outcome.units_supported or 0
+        counts["split_unknown"] += outcome.time_split == "unknown"
+        for rule_id in outcome.non_billable_rules + outcome.billable_rules:
             self.rules[rule_id] += 1
         reasons = self.staff_reasons.setdefault(staff_id, Counter())
-        reasons.update(outcome["non_billable_rules"])
-        for check in outcome["documentation_failures"]:
+        reasons.update(outcome.non_billable_rules)
+        for check in outcome.documentation_failures:
             counts[f"doc:{check}"] += 1
         note = {
             "row": p.row.number,
@@ -70,17 +69,17 @@ class Summary:
             "staff_id": staff_id,
             "billed_code": p.billed_code,
             "label": label,
-            "units_at_risk": outcome.get("units_at_risk") or 0,
-            "non_billable_rules": outcome["non_billable_rules"],
+            "units_at_risk": outcome.units_at_risk or 0,
+            "non_billable_rules": list(outcome.non_billable_rules),
         }
-        if outcome["billed_code_matches"] is False:
+        if outcome.billed_code_matches is False:
             self.mismatch_count += 1
             counts["mismatches"] += 1
             _keep(self.mismatches, (note["units_at_risk"], -p.row.number, note))
-        if outcome["needs_review"]:
-            item = {**note, "confidence": outcome["confidence"]}
-            item["reasons"] = outcome.get("review_reasons", [])
-            _keep(self.review, (-outcome["confidence"], -p.row.number, item))
+        if outcome.needs_review:
+            item = {**note, "confidence": outcome.confidence}
+            item["reasons"] = list(outcome.review_reasons)
+            _keep(self.review, (-outcome.confidence, -p.row.number, item))
 
     def to_dict(
         self, findings: dict[str, list[dict[str, Any]]], meta: dict[str, Any]

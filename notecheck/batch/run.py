@@ -40,7 +40,7 @@ from notecheck.batch.reading import (
     read_rows,
 )
 from notecheck.batch.report import Summary, render_report
-from notecheck.batch.score import DEFAULT_CHUNK, score_stream
+from notecheck.batch.score import DEFAULT_CHUNK, Failed, Outcome, Scored, score_stream
 
 OUTPUT_COLUMNS = (
     "row",
@@ -143,7 +143,7 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def output_row(p: Prepared, outcome: Any, duplicate_of: int | None = None) -> dict[str, Any]:
+def output_row(p: Prepared, outcome: Outcome, duplicate_of: int | None = None) -> dict[str, Any]:
     """One input row's output (``duplicate_of``: the earlier row with its note id)."""
     f = p.row.fields
     row: dict[str, Any] = {
@@ -153,16 +153,15 @@ def output_row(p: Prepared, outcome: Any, duplicate_of: int | None = None) -> di
         "billed_code": p.billed_code or str_or_none(f.get("billed_code")),
         "staff_level": p.staff_level or str_or_none(f.get("staff_level")),
     }
-    if isinstance(outcome, dict):
-        row.update({"status": "ok", "error": None, **outcome})
-        if p.start_min is not None and p.end_min is not None:
-            # The EHR's own start/stop columns satisfy the check the text alone failed.
-            row["documentation_failures"] = [
-                c for c in outcome["documentation_failures"] if c != "start_stop_times"
-            ]
-    else:
-        message = p.error or (f"{outcome[0]}: {outcome[1]}" if outcome else "error")
-        row.update({"status": "error", "error": message})
+    if isinstance(outcome, Failed):
+        row.update({"status": "error", "error": outcome.reason})
+        return row
+    row.update({"status": "ok", "error": None, **outcome.columns()})
+    if p.start_min is not None and p.end_min is not None:
+        # The EHR's own start/stop columns satisfy the check the text alone failed.
+        row["documentation_failures"] = [
+            c for c in outcome.documentation_failures if c != "start_stop_times"
+        ]
     return row
 
 
@@ -335,8 +334,6 @@ def run_batch(
             ),
             1,
         ):
-            if isinstance(outcome, tuple):
-                p.error = f"{outcome[0]}: {outcome[1]}"
             note_id = str_or_none(p.row.fields.get("note_id"))
             duplicate_of = first_row_of.setdefault(note_id, p.row.number) if note_id else None
             if duplicate_of == p.row.number:
@@ -344,8 +341,8 @@ def run_batch(
             duplicates += duplicate_of is not None
             summary.add(p, outcome)
             key = client_year = None
-            if isinstance(outcome, dict):
-                model_version = outcome["model_version"]
+            if isinstance(outcome, Scored):
+                model_version = outcome.model_version
                 record(conn, p, outcome)
                 key = note_key(p)
                 run_keys.add(key)

@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from notecheck.batch.prepare import Prepared
@@ -50,41 +51,90 @@ def _init_pool_worker(model_dir: str | None, parent: int) -> None:
     _init_worker(model_dir)
 
 
-def _score_chunk(items: list[dict[str, Any]]) -> list[dict[str, Any] | tuple[str, str]]:
-    """Worker side: score a chunk, return plain dicts (picklable, small)."""
+@dataclass(frozen=True)
+class Scored:
+    """What the batch keeps of one engine result: labels, minutes and rule ids, no note text."""
+
+    label: str
+    confidence: float
+    needs_review: bool
+    review_reasons: tuple[str, ...]  # generated text, never the note's
+    billed_code_matches: bool | None
+    minutes: float | None
+    units: int | None
+    billable_minutes: float | None
+    non_billable_minutes: float | None
+    units_supported: int | None
+    units_at_risk: int | None
+    time_split: str | None
+    non_billable_rules: tuple[str, ...]
+    billable_rules: tuple[str, ...]
+    documentation_failures: tuple[str, ...]
+    model_version: str
+
+    @classmethod
+    def of(cls, result: Result) -> Scored:
+        """The batch's view of an engine result."""
+        time = result.time
+        return cls(
+            label=result.label,
+            confidence=round(result.confidence, 4),
+            needs_review=result.needs_review,
+            review_reasons=tuple(result.review_reasons),
+            billed_code_matches=result.billed_code_matches,
+            minutes=result.minutes,
+            units=result.units,
+            billable_minutes=time.billable_minutes if time else None,
+            non_billable_minutes=time.non_billable_minutes if time else None,
+            units_supported=time.units_supported if time else None,
+            units_at_risk=time.units_at_risk if time else None,
+            time_split=time.split if time else None,
+            non_billable_rules=tuple(sorted({e.rule_id for e in result.non_billable_flags})),
+            billable_rules=tuple(
+                sorted(
+                    {e.rule_id for e in result.evidence if e.active and e.effect == "billable-cue"}
+                )
+            ),
+            documentation_failures=tuple(
+                d.check for d in result.documentation if d.status == "fail"
+            ),
+            model_version=result.model_version,
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """The output columns, in order (lists where a row holds several values)."""
+        return {
+            f.name: list(value) if isinstance(value := getattr(self, f.name), tuple) else value
+            for f in fields(self)
+        }
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A row that was not scored, and why: ``"code: message"`` (the message may hold colons)."""
+
+    reason: str
+
+    @property
+    def code(self) -> str:
+        """The error code, the part before the first ": "."""
+        return self.reason.partition(": ")[0]
+
+
+Outcome = Scored | Failed
+
+
+def _score_chunk(items: list[dict[str, Any]]) -> list[Outcome]:
+    """Worker side: score a chunk; outcomes are small and picklable."""
     from notecheck.engine import CheckError
 
     assert _worker_engine is not None
-    out: list[dict[str, Any] | tuple[str, str]] = []
-    for outcome in _worker_engine.check_many(items, batch_size=len(items) or 1):
-        out.append(
-            (outcome.code, outcome.message) if isinstance(outcome, CheckError) else _slim(outcome)
-        )
-    return out
-
-
-def _slim(result: Result) -> dict[str, Any]:
-    """What the batch output and findings need from a Result (no note text)."""
-    return {
-        "label": result.label,
-        "confidence": round(result.confidence, 4),
-        "needs_review": result.needs_review,
-        "review_reasons": list(result.review_reasons),  # generated text, never the note's
-        "billed_code_matches": result.billed_code_matches,
-        "minutes": result.minutes,
-        "units": result.units,
-        "billable_minutes": result.time.billable_minutes if result.time else None,
-        "non_billable_minutes": result.time.non_billable_minutes if result.time else None,
-        "units_supported": result.time.units_supported if result.time else None,
-        "units_at_risk": result.time.units_at_risk if result.time else None,
-        "time_split": result.time.split if result.time else None,
-        "non_billable_rules": sorted({e.rule_id for e in result.non_billable_flags}),
-        "billable_rules": sorted(
-            {e.rule_id for e in result.evidence if e.active and e.effect == "billable-cue"}
-        ),
-        "documentation_failures": [d.check for d in result.documentation if d.status == "fail"],
-        "model_version": result.model_version,
-    }
+    return [
+        Failed(f"{outcome.code}: {outcome.message}")
+        if isinstance(outcome, CheckError)
+        else Scored.of(outcome)
+        for outcome in _worker_engine.check_many(items, batch_size=len(items) or 1)
+    ]
 
 
 def score_stream(
@@ -93,8 +143,11 @@ def score_stream(
     jobs: int = 1,
     chunk_size: int = DEFAULT_CHUNK,
     model_dir: str | None = None,
-) -> Iterator[tuple[Prepared, dict[str, Any] | tuple[str, str] | None]]:
-    """Score prepared rows in order; yields ``(prepared, outcome)`` (None for error rows)."""
+) -> Iterator[tuple[Prepared, Outcome]]:
+    """Score prepared rows in order, yielding ``(prepared, outcome)``.
+
+    A row that failed to prepare comes back as ``Failed`` with its reason.
+    """
 
     def chunks() -> Iterator[list[Prepared]]:
         chunk: list[Prepared] = []
@@ -118,10 +171,10 @@ def score_stream(
             if p.error is None
         ]
 
-    def merge(chunk: list[Prepared], scored: list[Any]) -> Iterator[tuple[Prepared, Any]]:
+    def merge(chunk: list[Prepared], scored: list[Outcome]) -> Iterator[tuple[Prepared, Outcome]]:
         it = iter(scored)
         for p in chunk:
-            yield (p, None) if p.error is not None else (p, next(it))
+            yield (p, Failed(p.error)) if p.error is not None else (p, next(it))
 
     if jobs <= 1:
         _init_worker(model_dir)
@@ -132,7 +185,7 @@ def score_stream(
     with ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_pool_worker, initargs=(model_dir, os.getpid())
     ) as pool:
-        window: deque[tuple[list[Prepared], Future[list[Any]]]] = deque()
+        window: deque[tuple[list[Prepared], Future[list[Outcome]]]] = deque()
         for chunk in chunks():
             window.append((chunk, pool.submit(_score_chunk, payload(chunk))))
             if len(window) >= jobs * 2:
