@@ -136,8 +136,11 @@ def _clauses(
     of its first hit, since the first hit is the clause's verb ("transported clt to the SSA
     office" is transporting, not a visit to an agency) — unless that hit is a generic cue that
     names only the channel ("called the cardiology office to move the appt" is scheduling). A
-    clause with no hit joins the one before it (it says more about the same activity: "(20
-    min)"), and neighbours of one kind join into one activity.
+    clause holding only generic cues takes the kind of the clause after it when a specific hit
+    opens that one: "called Dr. Nwosu's office and rescheduled the appt", "called the landlord,
+    left VM" are the scheduling and the voicemail. A clause with no hit joins the one before it
+    (it says more about the same activity: "(20 min)"), and neighbours of one kind join into
+    one activity.
     """
     lo_sent, hi_sent = sent
     cuts = [lo_sent]
@@ -147,11 +150,18 @@ def _clauses(
         if toks.lower[i] in _CLAUSE_BREAKS and not _joins_objects(toks, i, hi_sent)
     ]
     cuts.append(hi_sent)
+    pieces = [
+        (lo, hi, [h for h in hits if lo <= h[0].start < hi])
+        for lo, hi in zip(cuts, cuts[1:], strict=False)
+        if lo < hi
+    ]
+    kinds = [_clause_kind(inside) for _, _, inside in pieces]
+    for n in range(len(pieces) - 1):
+        inside, after = pieces[n][2], pieces[n + 1][2]
+        if inside and all(generic for _, _, generic in inside) and after and not after[0][2]:
+            kinds[n] = after[0][1]
     clauses: list[list[Any]] = []
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
-        if lo >= hi:
-            continue
-        first = _clause_kind([h for h in hits if lo <= h[0].start < hi])
+    for (lo, hi, _), first in zip(pieces, kinds, strict=True):
         if clauses and (first is None or first == clauses[-1][2] or clauses[-1][2] is None):
             clauses[-1][1] = hi
             if clauses[-1][2] is None:
@@ -173,32 +183,82 @@ def _joins_objects(toks: _Tokens, at: int, end: int) -> bool:
     return not any(w.endswith("ed") or w in _CLAUSE_BREAKS for w in ahead)
 
 
-def segments(
-    doc: Doc, catalog: RuleCatalog, times: list[TimeMention], total: TimeMention | None
-) -> list[Segment]:
-    """The activity segments of a parsed note, with the minutes each one states."""
+@dataclass(frozen=True)
+class _ClausePlan:
+    """A parsed note's activity sentences, each cut into clauses of one kind."""
+
+    toks: _Tokens
+    sentences: list[tuple[int, int]]  # token ranges
+    clauses: list[list[tuple[int, int, str]]]  # per sentence: (start_token, end_token, kind)
+    hits: list[list[tuple[Span, str, bool]]]  # per sentence: (span, kind, generic), in order
+    # Generic cues ("called the office") in a clause another rule says the purpose of.
+    overshadowed: frozenset[tuple[int, int, str]]  # (start_token, end_token, rule id)
+
+
+_PLAN_KEY = "notecheck_clauses"
+
+
+def _clause_plan(doc: Doc, catalog: RuleCatalog) -> _ClausePlan:
+    """The clauses of a parsed note, worked out once per Doc (votes, evidence and segments)."""
+    cached = doc.user_data.get(_PLAN_KEY)
+    if cached is not None and cached[0] == catalog.sha256:
+        return cached[1]
     toks = _Tokens.of(doc)
     sentences = _activity_sentences(doc, toks)
     starts = [s[0] for s in sentences]
     hits_by_sent: dict[int, list[tuple[Span, str, bool]]] = {}
     on = active_spans(doc, catalog)
-    present = {s.id_ for s in on}
+    standing = catalog.standing(s.id_ for s in on)
     for span in on:
         rule = catalog.by_id[span.id_]
         kind = _hit_kind(rule.effect, rule.label)
         # A rule another active rule switches off ("unless") names no activity either.
-        if kind is None or rule.unless_met(present):
+        if kind is None or rule.id not in standing:
             continue
         at = bisect.bisect_right(starts, span.start) - 1
         if at >= 0 and span.start < sentences[at][1]:
             hits_by_sent.setdefault(at, []).append((span, kind, rule.generic))
+    hits = [
+        sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start) for n in range(len(sentences))
+    ]
+    clauses = [
+        _clauses(sent, toks, sent_hits) for sent, sent_hits in zip(sentences, hits, strict=True)
+    ]
+    overshadowed = frozenset(
+        (span.start, span.end, span.id_)
+        for sent_hits, sent_clauses in zip(hits, clauses, strict=True)
+        for span, kind, generic in sent_hits
+        if generic
+        and any(
+            lo <= span.start < hi and kind != clause_kind for lo, hi, clause_kind in sent_clauses
+        )
+    )
+    plan = _ClausePlan(toks, sentences, clauses, hits, overshadowed)
+    doc.user_data[_PLAN_KEY] = (catalog.sha256, plan)
+    return plan
+
+
+def overshadowed_cues(doc: Doc, catalog: RuleCatalog) -> frozenset[tuple[int, int, str]]:
+    """Generic cues whose clause another rule names the purpose of: ``(start, end, rule id)``.
+
+    "Called Dr. Nwosu's office and rescheduled the appt" is scheduling: the call is how it was
+    done, not a billable contact of its own, so its cue neither votes nor shows as counted.
+    """
+    return _clause_plan(doc, catalog).overshadowed
+
+
+def segments(
+    doc: Doc, catalog: RuleCatalog, times: list[TimeMention], total: TimeMention | None
+) -> list[Segment]:
+    """The activity segments of a parsed note, with the minutes each one states."""
+    plan = _clause_plan(doc, catalog)
+    toks, sentences = plan.toks, plan.sentences
     text = doc_text(doc)
     times = _without_restated(times, [(toks.start[a], toks.end[b - 1]) for a, b in sentences])
     out: list[Segment] = []
-    for n, sent in enumerate(sentences):
-        hits = sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start)
+    for sent, hits, clauses in zip(sentences, plan.hits, plan.clauses, strict=True):
         pieces: list[Segment] = []
-        for lo, hi, kind in _clauses(sent, toks, hits):
+        for lo, hi, kind in clauses:
             # Trim the clause-break word and punctuation a cut leaves at the edges.
             first, last = lo, hi - 1
             while first <= last and (toks.skip[first] or toks.lower[first] in _CLAUSE_BREAKS):
@@ -213,7 +273,11 @@ def segments(
             piece = text[start_char:end_char]
             if _only_time(piece) or not any(ch.isalnum() for ch in piece):
                 continue  # a time alone, or the "|" between fields of a one-line export
-            inside = [s.id_ for s, _, _ in hits if lo <= s.start < hi]
+            inside = [
+                s.id_
+                for s, _, _ in hits
+                if lo <= s.start < hi and (s.start, s.end, s.id_) not in plan.overshadowed
+            ]
             lo_char, hi_char = toks.start[lo], toks.end[hi - 1]
             stated = _stated_minutes(times, total, lo_char, hi_char)
             pieces.append(

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -183,6 +184,22 @@ class RuleCatalog:
 
     def __post_init__(self) -> None:
         self.by_id.update({r.id: r for r in self.rules})
+
+    def standing(self, active_ids: Iterable[str]) -> set[str]:
+        """The active rule ids that no other standing rule switches off ("unless").
+
+        Worked out to a fixed point, so an "unless" may name a rule that has one of its own:
+        an unnamed consultation switches off the consultation cue only while no professional
+        is named (000 Q88).
+        """
+        active = set(active_ids)
+        present = active
+        for _ in range(len(active) + 1):
+            kept = {i for i in active if not self.by_id[i].unless_met(present)}
+            if kept == present:
+                break
+            present = kept
+        return present
 
     @property
     def enabled_rules(self) -> tuple[Rule, ...]:

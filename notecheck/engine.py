@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from spacy.tokens import Doc
 
-from notecheck.activities import NON_BILLABLE_KIND, segments, time_split
+from notecheck.activities import NON_BILLABLE_KIND, overshadowed_cues, segments, time_split
 from notecheck.catalog import RuleCatalog
 from notecheck.decision import Decision, RuleVotes, decide
 from notecheck.documentation import FAIL, PASS, UNKNOWN, Check, run_checks
@@ -210,10 +210,15 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     other: list[str] = []
     cues: dict[str, list[str]] = {}
     excludes: dict[str, list[str]] = {}
-    hits = [catalog.by_id[span.id_] for span in active_spans(doc, catalog)]
-    present = {rule.id for rule in hits}
+    overshadowed = overshadowed_cues(doc, catalog)
+    hits = [
+        catalog.by_id[span.id_]
+        for span in active_spans(doc, catalog)
+        if (span.start, span.end, span.id_) not in overshadowed
+    ]
+    standing = catalog.standing(rule.id for rule in hits)
     for rule in hits:
-        if rule.unless_met(present):
+        if rule.id not in standing:
             continue
         if rule.effect == "non-billable":
             non_billable.append(rule.id)
@@ -343,16 +348,22 @@ class Engine:
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
         counted = active_spans(doc, self.catalog)
-        present = {span.id_ for span in counted}
+        standing = self.catalog.standing(span.id_ for span in counted)
+        overshadowed = overshadowed_cues(doc, self.catalog)
         counted_set = set(counted)
         for span in doc.spans[SPAN_KEY]:
             rule = self.catalog.by_id[span.id_]
             is_active = span in counted_set
             modifiers = tuple(span._.nc_modifiers)
-            switched_off = rule.unless_met(present) if is_active else None
+            switched_off = (
+                rule.unless_met(standing) if is_active and rule.id not in standing else None
+            )
             if switched_off:
                 is_active = False
                 modifiers = (*modifiers, f"unless:{switched_off}")
+            elif is_active and (span.start, span.end, span.id_) in overshadowed:
+                is_active = False
+                modifiers = (*modifiers, CHANNEL_ONLY)
             counts = fired.setdefault(rule.id, [0, 0])
             counts[0] += 1
             counts[1] += int(is_active)
@@ -590,10 +601,14 @@ def _evidence_sentence(
     if not is_active:
         why = ", ".join(
             _SECTION_REASONS.get(m)
+            or (_CHANNEL_REASON if m == CHANNEL_ONLY else None)
             or (f"the note also shows {m[7:]}" if m.startswith("unless:") else None)
             or titles.get(m, m).lower()
             for m in modifiers
-            if m in rule.discounted_by or m in _SECTION_REASONS or m.startswith("unless:")
+            if m in rule.discounted_by
+            or m in _SECTION_REASONS
+            or m.startswith("unless:")
+            or m == CHANNEL_ONLY
         )
         return f"{where} → not counted ({why}): {rule.title}, {first}"
     meaning = {
@@ -651,6 +666,10 @@ def _goal_missing(votes: RuleVotes, catalog: Any) -> str | None:
         return f"{rule.title} ({short_citation(rule.citations[0])})."
     return None
 
+
+# The modifier on a generic cue whose clause another rule names the purpose of.
+CHANNEL_ONLY = "channel_only"
+_CHANNEL_REASON = "only how the contact was made; the clause says what it was for"
 
 _SECTION_REASONS = {
     "in_goal": "in the goal/objective text, not an activity",

@@ -343,3 +343,65 @@ def test_no_bill_only_the_intervention_hint_on_a_pure_skill_building_note(engine
         "store flyer and compared prices, with CM prompting. 40 min."
     )
     assert not any("Bill only the intervention time" in h for h in result.hints)
+
+
+def test_a_call_that_was_only_the_channel_of_a_reschedule_is_not_a_billable_cue(engine):
+    # "called the office and rescheduled": the call is how the scheduling was done.
+    result = engine.check(
+        "Writer called Dr. Nwosu's office and rescheduled clt's 6/3 appt to 6/10 (5 min)."
+    )
+    call = [e for e in result.evidence if e.rule_id == "cm.agency_contact"]
+    assert len(call) == 1 and not call[0].active
+    assert "channel_only" in call[0].modifiers
+    assert "only how the contact was made" in call[0].sentence
+    assert [(a.kind, a.minutes) for a in result.activities] == [("non-billable", 5)]
+    assert "cm.agency_contact" not in result.activities[0].rule_ids
+    assert result.label == "NON-BILLABLE"
+
+
+def test_a_call_with_a_purpose_of_its_own_stays_a_billable_cue(engine):
+    result = engine.check(
+        "Writer called the SSA office w/ clt present and advocated for an expedited review "
+        "of her SSI reconsideration (25 min)."
+    )
+    call = [e for e in result.evidence if e.rule_id == "cm.agency_contact"]
+    assert call and all(e.active for e in call)
+    assert result.label == "CM-MH"
+
+
+def test_a_consultation_that_names_no_professional_is_not_ccc(engine):
+    # 000 Q88: a CCC note names the professional consulted.
+    unnamed = engine.check(
+        "I: Writer consulted re: clt's increased paranoia and refusal to take Invega since "
+        "last wk (10:15-10:35, 20 min). Recommendation was to watch for sleep changes.\n"
+        "P: Writer to arrange CCC w/ clt's psychiatrist next wk.\nTotal: 20 min"
+    )
+    assert unnamed.label == "NON-BILLABLE"
+    assert any(e.rule_id == "ccc.consultant_unnamed" and e.active for e in unnamed.evidence)
+    assert unnamed.time.units_supported == 0
+    named = engine.check(
+        "I: Writer and Mr. Brandt, clt's IPS employment specialist, consulted about clt's "
+        "current functioning: late 4 times in 2 wks; they agreed he will ask for a later "
+        "shift start (10:40-11:05).\nTotal: 25 min"
+    )
+    assert named.label == "CM-CCC"
+    assert not any(e.rule_id == "ccc.consultant_unnamed" for e in named.evidence)
+
+
+def test_a_date_that_belongs_to_the_appointment_does_not_make_the_call_planned(engine):
+    result = engine.check(
+        "Staff practiced the STOP skill w/ clt (3:00-3:20, 20 min). Staff called the clinic "
+        "to confirm clt's appt still on for tomorrow 10am (3:40-3:45, 5 min). Total: 25 min"
+    )
+    confirm = [e for e in result.evidence if e.rule_id == "scheduling.appointments"]
+    assert confirm and confirm[0].active
+    assert result.time.non_billable_minutes == 5
+    assert result.time.units_supported == 1
+
+
+def test_time_on_hold_is_waiting(engine):
+    result = engine.check(
+        "Called the UM line to confirm receipt, on hold 15 min then disconnected "
+        "(9:50-10:05). Writer completed the request for more CST units w/ clt (10:05-10:35)."
+    )
+    assert ("non-billable", 15) in timed(result)

@@ -162,3 +162,14 @@ def test_the_shipped_services_say_q61_and_q46():
     assert set(by_name["case management"].codes) == {"CM-MH", "CM-CCC", "CM-LOCUS"}
     assert by_name["transition linkage and aftercare"].codes == ("CM-TLA",)
     assert services.billed_codes[-1] == "CM-LOCUS"
+
+
+def test_an_unless_chain_is_worked_out_to_a_fixed_point():
+    from notecheck.catalog import load_catalog
+
+    catalog = load_catalog()
+    # A named professional switches off "unnamed", which then no longer switches off the cue.
+    named = {"ccc.provider_consultation", "ccc.consultant_unnamed", "ccc.professional_named"}
+    assert catalog.standing(named) == {"ccc.provider_consultation", "ccc.professional_named"}
+    unnamed = {"ccc.provider_consultation", "ccc.consultant_unnamed"}
+    assert catalog.standing(unnamed) == {"ccc.consultant_unnamed"}
