@@ -217,3 +217,63 @@ def test_a_claim_billed_again_under_another_id_is_flagged_in_this_run_and_the_ne
     out.seek(0)
     same = {r["note_id"]: r["same_claim_as"] for r in csv.DictReader(out)}
     assert same == {"b7": "a1", "b8": ""} and summary["repeated_claims"] == 1
+
+
+def _ledger_rows(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT note_key, note_id, client_id, minutes, predicted_label, cap_code "
+            "FROM notes ORDER BY note_key"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+# The killed run: a real batch whose progress hook stops it for good after row 300, after the
+# first commit (every 256 rows) and before the end of the file, so the kill -9 lands mid-file.
+_STALLED_RUN = """
+import io, sys, time
+from notecheck.batch.run import Progress, run_batch
+
+class Stall(Progress):
+    def update(self, done, final=False):
+        if done >= 300:
+            print("stalled", flush=True)
+            time.sleep(600)
+
+run_batch(sys.argv[1], io.StringIO(), ledger=sys.argv[2], progress=Stall(None, sys.stderr, False))
+"""
+
+
+def test_a_run_killed_mid_file_is_completed_by_a_rerun_that_counts_nothing_twice(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from ehr_export import rows, write_csv
+
+    export = write_csv(tmp_path / "week.csv", rows(450))
+    clean = tmp_path / "clean.db"
+    run_batch(export, io.StringIO(), ledger=clean)
+    expected = _ledger_rows(clean)
+    assert len(expected) == 448  # 450 rows, two of them deliberately bad
+
+    killed = tmp_path / "killed.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STALLED_RUN, str(export), str(killed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "stalled"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    partial = _ledger_rows(killed)
+    assert len(partial) == 254  # rows 1-256 committed, less the two bad ones; 257-300 lost
+
+    run_batch(export, io.StringIO(), ledger=killed)
+    assert _ledger_rows(killed) == expected
