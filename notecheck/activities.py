@@ -27,7 +27,7 @@ from notecheck.labels import NON_BILLABLE
 from notecheck.nlp import active_spans
 from notecheck.result import Activity as Segment
 from notecheck.result import TimeBreakdown as TimeSplit
-from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text
+from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text, tagged_sections
 from notecheck.timeparse import NoteTime, TimeMention
 
 UNIT_MINUTES = 15.0
@@ -73,14 +73,18 @@ class _Tokens:
     def of(cls, doc: Doc) -> _Tokens:
         if not len(doc):
             return cls([], [], [], [], [])
-        rows = doc.to_array([LOWER, IS_PUNCT, IS_SPACE, IDX, LENGTH, SENT_START]).tolist()
+        # Column by column: a list of per-token rows costs five times as much to build.
+        arr: Any = doc.to_array([LOWER, IS_PUNCT, IS_SPACE, IDX, LENGTH, SENT_START])
         strings = doc.vocab.strings
+        starts = arr[:, 3].astype("int64")
+        sent_start = (arr[:, 5] == 1).tolist()
+        sent_start[0] = True
         return cls(
-            lower=[strings[r[0]] for r in rows],
-            skip=[bool(r[1] or r[2]) for r in rows],
-            start=[r[3] for r in rows],
-            end=[r[3] + r[4] for r in rows],
-            sent_start=[i == 0 or r[5] == 1 for i, r in enumerate(rows)],
+            lower=[strings[h] for h in arr[:, 0].tolist()],
+            skip=((arr[:, 1] | arr[:, 2]) != 0).tolist(),
+            start=starts.tolist(),
+            end=(starts + arr[:, 4].astype("int64")).tolist(),
+            sent_start=sent_start,
         )
 
 
@@ -90,9 +94,7 @@ def _activity_sentences(doc: Doc, toks: _Tokens) -> list[tuple[int, int]]:
     bounds = [i for i in range(n) if toks.sent_start[i]] + [n]
     if SECTIONS_KEY in doc.spans:
         sections = [
-            (s.start, s.end, str(s.id_).lower())
-            for s in doc.spans[SECTIONS_KEY]
-            if s.label_ == ACTIVITY
+            (s.start, s.end, s.heading.lower()) for s in tagged_sections(doc) if s.kind == ACTIVITY
         ]
     else:
         sections = [(0, n, "")]
@@ -143,6 +145,10 @@ def _clauses(
     one activity.
     """
     lo_sent, hi_sent = sent
+    kinds_seen = {kind for _, kind, _ in hits}
+    if len(kinds_seen) <= 1:
+        # One kind or none: however the sentence is cut, its clauses join into one.
+        return [(lo_sent, hi_sent, kinds_seen.pop() if kinds_seen else NO_KIND)]
     cuts = [lo_sent]
     cuts += [
         i

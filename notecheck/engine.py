@@ -38,7 +38,7 @@ from notecheck.result import (
     Section,
     TimeBreakdown,
 )
-from notecheck.sections import SECTIONS_KEY, SectionRules, doc_text
+from notecheck.sections import SectionRules, doc_text, tagged_sections
 from notecheck.seeds import describe, short_citation
 from notecheck.services import ServiceRules, default_service_rules
 from notecheck.timeparse import find_times, note_time
@@ -177,12 +177,11 @@ def rule_tokens(doc: Doc, catalog: RuleCatalog) -> str:
 
 def context_text(doc: Doc, sections: SectionRules) -> str:
     """Goal, plan and assessment text (not header fields): what the note is about."""
-    parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
     text = doc_text(doc)
     return "\n".join(
         text[p.start_char : p.end_char]
-        for p in parts
-        if not sections.kinds[str(p.label_)].model_reads and p.label_ != "header"
+        for p in tagged_sections(doc)
+        if not sections.kinds[p.kind].model_reads and p.kind != "header"
     )
 
 
@@ -193,12 +192,12 @@ def model_text(doc: Doc, sections: SectionRules) -> str:
     are left out so that boilerplate cannot outweigh the activity. A note with no headings is
     all activity, so its text is unchanged.
     """
-    parts = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
-    if all(sections.kinds[str(p.label_)].model_reads for p in parts):
+    parts = tagged_sections(doc)
+    if all(sections.kinds[p.kind].model_reads for p in parts):
         return doc_text(doc)
     text = doc_text(doc)
     return "\n".join(
-        text[p.start_char : p.end_char] for p in parts if sections.kinds[str(p.label_)].model_reads
+        text[p.start_char : p.end_char] for p in parts if sections.kinds[p.kind].model_reads
     )
 
 
@@ -499,13 +498,13 @@ class Engine:
     def _sections(self, doc: Doc) -> tuple[Section, ...]:
         return tuple(
             Section(
-                start=span.start_char,
-                end=span.end_char,
-                kind=str(span.label_),
-                heading=str(span.id_) or None,
-                counts=self.sections.kinds[str(span.label_)].counts,
+                start=part.start_char,
+                end=part.end_char,
+                kind=part.kind,
+                heading=part.heading or None,
+                counts=self.sections.kinds[part.kind].counts,
             )
-            for span in doc.spans[SECTIONS_KEY]
+            for part in tagged_sections(doc)
         )
 
     # -- public -----------------------------------------------------------------------------

@@ -22,7 +22,14 @@ from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans
 
 from notecheck.catalog import Element, RuleCatalog
 from notecheck.lemmas import lemma
-from notecheck.sections import ACTIVITY, SECTIONS_KEY, SectionRules, SectionTagger, remember_text
+from notecheck.sections import (
+    ACTIVITY,
+    SECTIONS_KEY,
+    SectionRules,
+    SectionTagger,
+    remember_text,
+    tagged_sections,
+)
 
 SPAN_KEY = "notecheck"
 
@@ -275,13 +282,13 @@ class RuleMatcher:
         """A match in a goal, plan, assessment or header section is not what was done."""
         if not spans or self.sections is None or SECTIONS_KEY not in doc.spans:
             return
-        parts = list(doc.spans[SECTIONS_KEY])
+        parts = tagged_sections(doc)
         starts = [p.start for p in parts]
         for span in spans:
             at = bisect.bisect_right(starts, span.start) - 1
             if at < 0:
                 continue
-            kind = str(parts[at].label_)
+            kind = parts[at].kind
             modifier = self.sections.modifier_of(kind)
             span._.nc_section = kind
             if modifier:

@@ -21,6 +21,7 @@ from notecheck.catalog import CatalogError, read_toml
 
 SECTIONS_KEY = "sections"
 _TEXT_KEY = "notecheck_text"
+_RECORDS_KEY = "notecheck_sections"
 ACTIVITY = "activity"
 SCOPES = ("block", "line", "rest", "sentence")
 _SEPARATOR = r"[ \t]*(?::|[-–—](?=[ \t])|[–—])"
@@ -363,6 +364,31 @@ def doc_text(doc: Doc) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class TaggedSection:
+    """A tagged section as plain values: token and character bounds, kind and heading."""
+
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    kind: str
+    heading: str  # "" when the section has no heading
+
+
+def tagged_sections(doc: Doc) -> tuple[TaggedSection, ...]:
+    """The Doc's sections, read from ``doc.spans`` once (iterating a SpanGroup builds Spans)."""
+    cached = doc.user_data.get(_RECORDS_KEY)
+    if cached is None:
+        spans = doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ()
+        cached = tuple(
+            TaggedSection(s.start, s.end, s.start_char, s.end_char, str(s.label_), str(s.id_))
+            for s in spans
+        )
+        doc.user_data[_RECORDS_KEY] = cached
+    return cached
+
+
 def section_spans(doc: Doc, parts: list[SectionPart]) -> list[Span]:
     """The parts as token spans (``label_`` = kind, ``id_`` = heading); empty parts dropped."""
     spans: list[Span] = []
@@ -398,6 +424,7 @@ class SectionTagger:
                 if body is not None and len(body):
                     doc[body.start].is_sent_start = True
         doc.spans[SECTIONS_KEY] = spans
+        doc.user_data.pop(_RECORDS_KEY, None)
         return doc
 
 
@@ -409,7 +436,7 @@ def make_section_tagger(nlp: Language, name: str, sections_path: str | None) -> 
 
 def section_of(doc: Doc, token_index: int) -> str:
     """The kind of the section that holds token ``token_index`` (activity when untagged)."""
-    for span in doc.spans[SECTIONS_KEY] if SECTIONS_KEY in doc.spans else ():
-        if span.start <= token_index < span.end:
-            return str(span.label_)
+    for section in tagged_sections(doc):
+        if section.start <= token_index < section.end:
+            return section.kind
     return ACTIVITY
