@@ -8,7 +8,8 @@ import sqlite3
 import time
 
 from notecheck.batch import run_batch
-from notecheck.batch.ledger import LEDGER_VERSION, find_overlaps, open_ledger
+from notecheck.batch.findings import find_overlaps
+from notecheck.batch.ledger import LEDGER_VERSION, open_ledger
 from notecheck.cli import main
 
 

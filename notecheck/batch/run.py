@@ -17,12 +17,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from notecheck.batch.ledger import (
-    LEDGER_ENV,
-    default_ledger_path,
+from notecheck.batch.findings import (
     find_caps,
     find_overlaps,
     find_repeated_claims,
+    finding_columns,
+)
+from notecheck.batch.ledger import (
+    LEDGER_ENV,
+    default_ledger_path,
     note_key,
     open_ledger,
     private_file,
@@ -249,41 +252,6 @@ class RowSpool:
     def close(self) -> None:
         """Delete the spool."""
         self._file.close()
-
-
-MAX_LISTED_OVERLAPS = 20  # ids listed in a row's overlaps_with; the summary has every finding
-
-
-def finding_columns(
-    findings: dict[str, list[dict[str, Any]]], key_rows: dict[str, int]
-) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """The findings as row columns: ``overlaps_with`` by ledger key, ``cap_status`` by client-year.
-
-    A client-year key is the client id and the year joined by the unit separator. A note is
-    named by its id, else by its row in this run, else as an earlier note.
-    """
-    by_key: dict[str, dict[str, str]] = {}
-    for finding in findings["overlaps"]:
-        keys = finding["note_keys"]
-        names = [
-            note_id or (f"row {key_rows[k]}" if k in key_rows else "an earlier note")
-            for k, note_id in zip(keys, finding["note_ids"], strict=True)
-        ]
-        for key in keys:
-            others = [n for k, n in zip(keys, names, strict=True) if k != key]
-            shown = ", ".join(others[:MAX_LISTED_OVERLAPS])
-            if len(others) > MAX_LISTED_OVERLAPS:
-                shown += f" and {len(others) - MAX_LISTED_OVERLAPS} more"
-            cell = by_key.setdefault(key, {})
-            cell["overlaps_with"] = "; ".join(
-                filter(None, [cell.get("overlaps_with"), f"{finding['kind']}: {shown}"])
-            )
-    by_client_year: dict[str, str] = {}
-    for cap in findings["caps"]:
-        text = f"{cap['kind']}: {cap['service']} {cap['hours']:g} of {cap['cap_hours']:g} h"
-        cell_key = f"{cap['client_id']}\x1f{cap['year']}"
-        by_client_year[cell_key] = "; ".join(filter(None, [by_client_year.get(cell_key), text]))
-    return by_key, by_client_year
 
 
 def run_batch(
