@@ -405,3 +405,15 @@ def test_time_on_hold_is_waiting(engine):
         "(9:50-10:05). Writer completed the request for more CST units w/ clt (10:05-10:35)."
     )
     assert ("non-billable", 15) in timed(result)
+
+
+def test_a_context_fact_shows_only_where_a_rule_of_the_note_reads_it(engine):
+    # "caseworker" names a professional, but nothing in the DHS note asks who was consulted.
+    plain = engine.check(DHS_NOTE)
+    assert not any(e.rule_id == "ccc.professional_named" for e in plain.evidence)
+    consult = engine.check(
+        "Writer consulted about clt's sleep w/ his psychiatrist Dr. Rao (10:00-10:20)."
+    )
+    named = [e for e in consult.evidence if e.rule_id == "ccc.professional_named"]
+    assert named and named[0].text == "psychiatrist"
+    assert consult.label == "CM-CCC"
