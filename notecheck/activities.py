@@ -24,7 +24,7 @@ from spacy.tokens import Doc, Span
 
 from notecheck.catalog import RuleCatalog
 from notecheck.labels import NON_BILLABLE
-from notecheck.nlp import active_spans
+from notecheck.nlp import active_spans, switched_off
 from notecheck.result import Activity as Segment
 from notecheck.result import TimeBreakdown as TimeSplit
 from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text, tagged_sections
@@ -214,12 +214,12 @@ def _clause_plan(doc: Doc, catalog: RuleCatalog) -> _ClausePlan:
     starts = [s[0] for s in sentences]
     hits_by_sent: dict[int, list[tuple[Span, str, bool]]] = {}
     on = active_spans(doc, catalog)
-    standing = catalog.standing(s.id_ for s in on)
+    off = switched_off(doc, catalog)
     for span in on:
         rule = catalog.by_id[span.id_]
         kind = _hit_kind(rule.effect, rule.label)
         # A rule another active rule switches off ("unless") names no activity either.
-        if kind is None or rule.id not in standing:
+        if kind is None or (span.start, span.end, span.id_) in off:
             continue
         at = bisect.bisect_right(starts, span.start) - 1
         if at >= 0 and span.start < sentences[at][1]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -70,6 +70,7 @@ _RULE_KEYS = {
     "decisive",
     "applies_to",
     "unless",
+    "unless_scope",
     "generic",
 }
 _MODIFIER_KEYS = {
@@ -118,6 +119,9 @@ class Rule:
     # Rule ids (or families, "ccc.") whose active hit anywhere in the note switches this rule off:
     # "the client was not present" stands unless the note states why it had to be so.
     unless: tuple[str, ...] = ()
+    # Where the "unless" rule must stand: anywhere in the note, or in the same sentence ("a
+    # professional is named" says who was consulted only in the consultation's own sentence).
+    unless_scope: str = "note"
     # A cue that names only the channel ("called the cardiology office"): within one clause a
     # specific rule says what the contact was ("... to move the appt" is scheduling).
     generic: bool = False
@@ -185,21 +189,34 @@ class RuleCatalog:
     def __post_init__(self) -> None:
         self.by_id.update({r.id: r for r in self.rules})
 
-    def standing(self, active_ids: Iterable[str]) -> set[str]:
-        """The active rule ids that no other standing rule switches off ("unless").
+    def standing(self, hits: Sequence[tuple[str, int]]) -> list[bool]:
+        """Which active hits no other standing hit switches off ("unless").
 
-        Worked out to a fixed point, so an "unless" may name a rule that has one of its own:
-        an unnamed consultation switches off the consultation cue only while no professional
-        is named (000 Q88).
+        ``hits`` are ``(rule id, sentence number)``. A rule with ``unless_scope = "sentence"``
+        is switched off only by a hit in its own sentence. Worked out to a fixed point, so an
+        "unless" may name a rule that has one of its own: an unnamed consultation switches off
+        the consultation cue only while no professional is named (000 Q88).
         """
-        active = set(active_ids)
-        present = active
-        for _ in range(len(active) + 1):
-            kept = {i for i in active if not self.by_id[i].unless_met(present)}
-            if kept == present:
+        keep = [True] * len(hits)
+        for _ in range(len(hits) + 1):
+            note: set[str] = set()
+            by_sentence: dict[int, set[str]] = {}
+            for (rule_id, sentence), kept in zip(hits, keep, strict=True):
+                if kept:
+                    note.add(rule_id)
+                    by_sentence.setdefault(sentence, set()).add(rule_id)
+            new = [
+                not self.by_id[rule_id].unless_met(
+                    by_sentence.get(sentence, set())
+                    if self.by_id[rule_id].unless_scope == "sentence"
+                    else note
+                )
+                for rule_id, sentence in hits
+            ]
+            if new == keep:
                 break
-            present = kept
-        return present
+            keep = new
+        return keep
 
     @property
     def enabled_rules(self) -> tuple[Rule, ...]:
@@ -358,6 +375,9 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         if label not in LABELS or label == "NON-BILLABLE":
             raise CatalogError(f"{where}: applies_to label {label!r} is not a billable label")
     unless = _str_list(raw.get("unless", []), f"{where}.unless", non_empty=False)
+    unless_scope = raw.get("unless_scope", "note")
+    if unless_scope not in ("note", "sentence"):
+        raise CatalogError(f"{where}: unless_scope must be 'note' or 'sentence'")
     generic = raw.get("generic", False)
     if not isinstance(generic, bool):
         raise CatalogError(f"{where}: generic must be true or false")
@@ -377,6 +397,7 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         decisive=decisive,
         applies_to=tuple(applies_to),
         unless=tuple(unless),
+        unless_scope=unless_scope,
         generic=generic,
     )
 

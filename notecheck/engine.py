@@ -27,6 +27,7 @@ from notecheck.nlp import (
     catalog_of,
     parse_texts,
     section_rules_of,
+    switched_off,
 )
 from notecheck.normalize import fold, unfold_result
 from notecheck.result import (
@@ -210,15 +211,13 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     cues: dict[str, list[str]] = {}
     excludes: dict[str, list[str]] = {}
     overshadowed = overshadowed_cues(doc, catalog)
+    off = switched_off(doc, catalog)
     hits = [
         catalog.by_id[span.id_]
         for span in active_spans(doc, catalog)
-        if (span.start, span.end, span.id_) not in overshadowed
+        if (key := (span.start, span.end, span.id_)) not in overshadowed and key not in off
     ]
-    standing = catalog.standing(rule.id for rule in hits)
     for rule in hits:
-        if rule.id not in standing:
-            continue
         if rule.effect == "non-billable":
             non_billable.append(rule.id)
             if rule.decisive:
@@ -347,7 +346,7 @@ class Engine:
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
         counted = active_spans(doc, self.catalog)
-        standing = self.catalog.standing(span.id_ for span in counted)
+        off = switched_off(doc, self.catalog)
         overshadowed = overshadowed_cues(doc, self.catalog)
         counted_set = set(counted)
         matches = list(doc.spans[SPAN_KEY])
@@ -362,12 +361,10 @@ class Engine:
                 continue
             is_active = span in counted_set
             modifiers = tuple(span._.nc_modifiers)
-            switched_off = (
-                rule.unless_met(standing) if is_active and rule.id not in standing else None
-            )
-            if switched_off:
+            by = off.get((span.start, span.end, span.id_)) if is_active else None
+            if by:
                 is_active = False
-                modifiers = (*modifiers, f"unless:{switched_off}")
+                modifiers = (*modifiers, f"unless:{by}")
             elif is_active and (span.start, span.end, span.id_) in overshadowed:
                 is_active = False
                 modifiers = (*modifiers, CHANNEL_ONLY)

@@ -436,6 +436,39 @@ def active_spans(doc: Doc, catalog: RuleCatalog) -> list[Span]:
     return found
 
 
+_STANDING_KEY = "notecheck_standing"
+
+
+def switched_off(doc: Doc, catalog: RuleCatalog) -> dict[tuple[int, int, str], str]:
+    """Active matches another standing match switches off ("unless"), with the rule that does.
+
+    Keyed by ``(start, end, rule id)``; worked out once per Doc for the votes, the evidence and
+    the activities. A rule with ``unless_scope = "sentence"`` looks only at its own sentence.
+    """
+    cached = doc.user_data.get(_STANDING_KEY)
+    if cached is not None and cached[0] == catalog.sha256:
+        return cached[1]
+    spans = active_spans(doc, catalog)
+    found: dict[tuple[int, int, str], str] = {}
+    if any(catalog.by_id[str(s.id_)].unless for s in spans):
+        starts: Any = doc.to_array([SENT_START])
+        sentence_of = numpy.cumsum(starts == 1).tolist()
+        hits = [(str(s.id_), sentence_of[s.start]) for s in spans]
+        keep = catalog.standing(hits)
+        for span, (rule_id, sentence), kept in zip(spans, hits, keep, strict=True):
+            if kept:
+                continue
+            rule = catalog.by_id[rule_id]
+            present = {
+                other
+                for (other, at), on in zip(hits, keep, strict=True)
+                if on and (rule.unless_scope != "sentence" or at == sentence)
+            }
+            found[(span.start, span.end, rule_id)] = rule.unless_met(present) or "?"
+    doc.user_data[_STANDING_KEY] = (catalog.sha256, found)
+    return found
+
+
 def active(span: Span, discounted_by: Iterable[str]) -> bool:
     """True when the span is in a counting section and no context modifier discounts its rule."""
     if span._.nc_section_modifier is not None:

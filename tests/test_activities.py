@@ -417,3 +417,13 @@ def test_a_context_fact_shows_only_where_a_rule_of_the_note_reads_it(engine):
     named = [e for e in consult.evidence if e.rule_id == "ccc.professional_named"]
     assert named and named[0].text == "psychiatrist"
     assert consult.label == "CM-CCC"
+
+
+def test_a_professional_named_in_another_sentence_does_not_name_the_one_consulted(engine):
+    result = engine.check(
+        "D: Writer called Dr. Osei's office and rescheduled clt's appt to 12/4 (5 min). "
+        "Writer consulted re: clt's increased paranoia and refusing Invega (10:15-10:35, "
+        "20 min). Recommendation was to watch sleep.\nTotal: 25 min"
+    )
+    assert result.label == "NON-BILLABLE"
+    assert any(e.rule_id == "ccc.consultant_unnamed" and e.active for e in result.evidence)

@@ -168,8 +168,23 @@ def test_an_unless_chain_is_worked_out_to_a_fixed_point():
     from notecheck.catalog import load_catalog
 
     catalog = load_catalog()
+    cue, unnamed, named = (
+        "ccc.provider_consultation",
+        "ccc.consultant_unnamed",
+        "ccc.professional_named",
+    )
     # A named professional switches off "unnamed", which then no longer switches off the cue.
-    named = {"ccc.provider_consultation", "ccc.consultant_unnamed", "ccc.professional_named"}
-    assert catalog.standing(named) == {"ccc.provider_consultation", "ccc.professional_named"}
-    unnamed = {"ccc.provider_consultation", "ccc.consultant_unnamed"}
-    assert catalog.standing(unnamed) == {"ccc.consultant_unnamed"}
+    assert catalog.standing([(cue, 0), (unnamed, 0), (named, 0)]) == [True, False, True]
+    assert catalog.standing([(cue, 0), (unnamed, 0)]) == [False, True]
+    # "unnamed" reads its own sentence only: a doctor named in another one does not count.
+    assert catalog.standing([(named, 0), (cue, 1), (unnamed, 1)]) == [True, False, True]
+
+
+def test_an_unknown_unless_scope_is_refused(tmp_path):
+    from notecheck.catalog import CatalogError, load_catalog
+
+    path = tmp_path / "rules.toml"
+    text = (Path(__file__).parent.parent / "notecheck" / "rules" / "il132.toml").read_text()
+    path.write_text(text.replace('unless_scope = "sentence"', 'unless_scope = "paragraph"'))
+    with pytest.raises(CatalogError, match="unless_scope"):
+        load_catalog(path)
