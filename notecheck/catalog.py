@@ -93,6 +93,11 @@ class CatalogError(ValueError):
     """A rule or context file does not match its schema."""
 
 
+def names_rule(reference: str, rule_id: str) -> bool:
+    """Whether a rule reference (an id, or a family such as "ccc.") names ``rule_id``."""
+    return rule_id == reference or (reference.endswith(".") and rule_id.startswith(reference))
+
+
 @dataclass(frozen=True)
 class Rule:
     """One rule: what it matches, what a match means, and where that meaning comes from."""
@@ -129,11 +134,13 @@ class Rule:
     def unless_met(self, present: set[str]) -> str | None:
         """The active rule (or family) among ``present`` that switches this rule off."""
         for other_id in self.unless:
-            if other_id in present:
-                return other_id
-            if other_id.endswith(".") and any(p.startswith(other_id) for p in present):
+            if any(names_rule(other_id, p) for p in present):
                 return other_id
         return None
+
+    def reads(self, rule_id: str) -> bool:
+        """Whether ``rule_id`` is one of this rule's "unless" rules (or in one of its families)."""
+        return any(names_rule(other_id, rule_id) for other_id in self.unless)
 
     @property
     def citation(self) -> str:

@@ -352,12 +352,10 @@ class Engine:
         matches = list(doc.spans[SPAN_KEY])
         # A context fact ("a professional is named") is shown only where a rule of this note
         # reads it: on its own it says nothing about the note.
-        read = {t for s in matches for t in self.catalog.by_id[s.id_].unless}
+        readers = {self.catalog.by_id[s.id_] for s in matches if self.catalog.by_id[s.id_].unless}
         for span in matches:
             rule = self.catalog.by_id[span.id_]
-            if rule.effect == "context" and not any(
-                rule.id == t or (t.endswith(".") and rule.id.startswith(t)) for t in read
-            ):
+            if rule.effect == "context" and not any(r.reads(rule.id) for r in readers):
                 continue
             is_active = span in counted_set
             modifiers = tuple(span._.nc_modifiers)
