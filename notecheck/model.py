@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import skops.io
+from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -158,6 +159,63 @@ class TermContribution:
     weight: float
 
 
+class CachedCharNgrams:
+    """A fitted ``char_wb`` TF-IDF vectorizer whose n-gram counts come from a per-word cache.
+
+    ``char_wb`` n-grams never cross a word, so a note's counts are the sum of its words'; the
+    words of case notes repeat across notes, so each word's vocabulary columns are worked out
+    once. The counts, and the TF-IDF weighting applied to them, are the vectorizer's own.
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer, max_words: int = 200_000) -> None:
+        self.vectorizer = vectorizer
+        self._preprocess = vectorizer.build_preprocessor()
+        self._vocabulary = vectorizer.vocabulary_
+        self._columns: dict[str, tuple[int, ...]] = {}
+        self._max_words = max_words  # bounded: a long-running server sees many words
+
+    def _word_columns(self, word: str) -> tuple[int, ...]:
+        found = self._columns.get(word)
+        if found is None:
+            vocabulary = self._vocabulary
+            grams = self.vectorizer._char_wb_ngrams(word)
+            found = tuple(vocabulary[g] for g in grams if g in vocabulary)
+            if len(self._columns) < self._max_words:
+                self._columns[word] = found
+        return found
+
+    def transform(self, texts: Any) -> Any:
+        """The same matrix as ``vectorizer.transform(texts)``."""
+        indices: list[int] = []
+        values: list[int] = []
+        indptr = [0]
+        for text in texts:
+            counter: dict[int, int] = {}
+            for word in self._preprocess(text).split():
+                for column in self._word_columns(word):
+                    counter[column] = counter.get(column, 0) + 1
+            indices.extend(counter)
+            values.extend(counter.values())
+            indptr.append(len(indices))
+        counts = sparse.csr_matrix(
+            (
+                np.asarray(values, dtype=np.intc),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int32),
+            ),
+            shape=(len(indptr) - 1, len(self._vocabulary)),
+            dtype=self.vectorizer.dtype,
+        )
+        counts.sort_indices()
+        if self.vectorizer.binary:
+            counts.data.fill(1)
+        return self.vectorizer._tfidf.transform(counts, copy=False)
+
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        """The vectorizer's feature names."""
+        return self.vectorizer.get_feature_names_out(input_features)
+
+
 class TextModel:
     """A fitted Pipeline plus the metadata it was trained with."""
 
@@ -170,6 +228,23 @@ class TextModel:
         # Column order of predict_proba -> our fixed LABELS order.
         self._order = [classes.index(label) for label in LABELS]
         self._names: np.ndarray | None = None
+        self._blocks = self._feature_blocks()
+
+    def _feature_blocks(self) -> list[tuple[Any, int, float | None]]:
+        """The fitted feature transformers, their input column and weight, in stacking order.
+
+        A ``char_wb`` block reads through ``CachedCharNgrams``: the same matrix, faster.
+        """
+        features = self.pipeline.named_steps["features"]
+        weights = features.transformer_weights or {}
+        blocks = []
+        for name, transformer, column in features.transformers_:
+            if transformer == "drop":
+                continue
+            if getattr(transformer, "analyzer", None) == "char_wb":
+                transformer = CachedCharNgrams(transformer)
+            blocks.append((transformer, column, weights.get(name)))
+        return blocks
 
     @property
     def version(self) -> str:
@@ -178,7 +253,11 @@ class TextModel:
 
     def features(self, rows: np.ndarray) -> Any:
         """The feature matrix of ``rows`` (computed once, shared by probabilities and evidence)."""
-        return self.pipeline.named_steps["features"].transform(rows).tocsr()
+        stacked = []
+        for transformer, column, weight in self._blocks:
+            block = transformer.transform(rows[:, column])
+            stacked.append(block * weight if weight is not None else block)
+        return sparse.hstack(stacked).tocsr()
 
     def predict_proba_features(self, matrix: Any) -> np.ndarray:
         """Probabilities (``LABELS`` order) from an already computed feature matrix."""

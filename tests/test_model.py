@@ -146,3 +146,30 @@ def test_the_shipped_model_records_every_runtime_dependency_it_was_trained_with(
     assert direct <= set(meta["dependencies"])
     card = (default_model_dir() / "MODEL_CARD.md").read_text()
     assert f"skops=={meta['dependencies']['skops']}" in card
+
+
+def test_cached_char_ngrams_give_the_pipelines_own_feature_matrix(engine):
+    # The per-word cache is a speed-up only: the matrix must be the fitted pipeline's, bit for bit.
+    import numpy as np
+
+    from notecheck.engine import context_text, model_text, rule_tokens
+    from notecheck.model import make_rows
+
+    texts = [n.text for n in load_notes()[:300]] + [
+        "Writer  met clt\tat DHS;\n\nwaited 90 min, ADVOCATED w/ caseworker (café, naïve).",
+        "",
+        "a b",
+    ]
+    docs = list(engine.nlp.pipe(texts))
+    rows = make_rows(
+        [model_text(d, engine.sections) for d in docs],
+        [rule_tokens(d, engine.catalog) for d in docs],
+        [context_text(d, engine.sections) for d in docs],
+    )
+    expected = engine.model.pipeline.named_steps["features"].transform(rows).tocsr()
+    for _ in range(2):  # cold cache, then warm
+        got = engine.model.features(rows)
+        assert got.shape == expected.shape
+        assert np.array_equal(got.indptr, expected.indptr)
+        assert np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.data, expected.data)
