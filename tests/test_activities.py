@@ -427,3 +427,16 @@ def test_a_professional_named_in_another_sentence_does_not_name_the_one_consulte
     )
     assert result.label == "NON-BILLABLE"
     assert any(e.rule_id == "ccc.consultant_unnamed" and e.active for e in result.evidence)
+
+
+def test_negotiating_a_payment_plan_with_the_landlord_is_the_billable_part(engine):
+    result = engine.check(
+        "S: Clt states landlord gave her a 5-day notice. O: Met clt at her apt 1:00-1:50. "
+        "Writer called the landlord w/ clt on speaker and negotiated a payment plan for the "
+        "back rent (1:00-1:25). Drove clt to the township office (1:25-1:40) and waited while "
+        "she picked up the GA check (1:40-1:50). A: Clt relieved. P: CM will follow up next wk.",
+        billed_code="CM-MH",
+    )
+    assert result.label == "CM-MH"
+    assert (result.time.billable_minutes, result.time.non_billable_minutes) == (25, 25)
+    assert (result.time.units_supported, result.time.units_at_risk) == (2, 1)
