@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 import numpy
 import spacy
@@ -18,7 +18,7 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
-from spacy.util import compile_infix_regex, compile_suffix_regex, filter_spans
+from spacy.util import compile_infix_regex, compile_suffix_regex
 
 from notecheck.catalog import Element, RuleCatalog
 from notecheck.lemmas import lemma
@@ -39,15 +39,37 @@ _SPECIAL_CASES = ("f/u", "d/c", "w/o", "s/p", "h/o", "c/o", "n/a", "r/o", "b/c",
 _UNIT_SUFFIX = r"(?<=[0-9])(?:hrs?|hours?|mins?|minutes?|am|pm|a\.m\.|p\.m\.|u)$"
 _SENT_PUNCT = frozenset({".", "!", "?"})
 
-if not Span.has_extension("nc_modifiers"):
-    # Names of the context modifiers whose scope covers the span ("negated", ...).
-    Span.set_extension("nc_modifiers", default=())
-if not Span.has_extension("nc_section"):
-    # The kind of section the span sits in ("activity", "plan", ...).
-    Span.set_extension("nc_section", default=ACTIVITY)
-if not Span.has_extension("nc_section_modifier"):
-    # The section's discounting modifier ("in_plan"), None where the section counts.
-    Span.set_extension("nc_section_modifier", default=None)
+
+class MatchContext(NamedTuple):
+    """What the context and the sections say about one rule match."""
+
+    modifiers: tuple[str, ...]  # context modifiers covering the match ("negated", "in_plan")
+    section: str  # the kind of section it sits in ("activity", "plan", ...)
+    section_modifier: str | None  # the section's discounting modifier, None where it counts
+
+
+_NO_CONTEXT = MatchContext((), ACTIVITY, None)
+_CONTEXT_KEY = "notecheck_match_context"
+
+
+def match_context(span: Span) -> MatchContext:
+    """The context of a rule match, keyed by its tokens and rule id.
+
+    Not kept in span extension storage: spaCy keys that by character offsets only, so two
+    rules matching the same words would share (and overwrite) each other's modifiers.
+    """
+    table = span.doc.user_data.get(_CONTEXT_KEY)
+    if not table:
+        return _NO_CONTEXT
+    return table.get((span.start, span.end, span.id_), _NO_CONTEXT)
+
+
+# Read-only views of ``match_context`` for code that reads spans ("span._.nc_modifiers").
+Span.set_extension("nc_modifiers", getter=lambda span: match_context(span).modifiers, force=True)
+Span.set_extension("nc_section", getter=lambda span: match_context(span).section, force=True)
+Span.set_extension(
+    "nc_section_modifier", getter=lambda span: match_context(span).section_modifier, force=True
+)
 
 
 # ORTH hash -> lemma: a note's words repeat across notes, so each is looked up once.
@@ -97,16 +119,20 @@ def notecheck_sentences(doc: Doc) -> Doc:
 
 # An indexed pattern: rule id, elements, the step after the first word, and a quick test of
 # the word after the first (lemma or lower-case form, allowed values), when it is required.
-# (rule id, pattern, step to match from, the next word's test, the whole rest as plain words)
+# (rule id, pattern, step to match from, the next word's test, the whole rest as plain words,
+#  the pattern's number, the words it needs somewhere in the note)
 _Word = tuple[bool, frozenset[str]]  # (compare the lemma?, allowed values)
-_Indexed = tuple[str, tuple[Element, ...], int, _Word | None, tuple[_Word, ...] | None]
+_Candidate = tuple[str, tuple[Element, ...], int, _Word | None, tuple[_Word, ...] | None]
+_Indexed = tuple[
+    str, tuple[Element, ...], int, _Word | None, tuple[_Word, ...] | None, int, tuple[_Word, ...]
+]
 
 
 class RuleMatcher:
     """Matches catalog rules, writes spans to ``doc.spans['notecheck']`` with context modifiers.
 
     Each span carries its rule id (``span.id_``), its effect (``span.label_``) and the names of
-    the context modifiers that cover it (``span._.nc_modifiers``).
+    the context modifiers that cover it (``match_context(span)``, or ``span._.nc_modifiers``).
 
     Patterns are indexed by their first word, so a token only tries the patterns that can start
     there. spaCy's ``Matcher`` tries every pattern at every token; with this catalog (about 2,600
@@ -119,6 +145,7 @@ class RuleMatcher:
         self.catalog = catalog
         self.sections = sections
         self.index: dict[tuple[str, str], list[_Indexed]] = {}
+        self._patterns: list[tuple[Element, ...]] = []
         for rule in catalog.enabled_rules:
             for pattern in rule.compiled_patterns():
                 step = 2 if pattern[0].behind else 1
@@ -142,9 +169,17 @@ class RuleMatcher:
                     for e in rest
                 ):
                     plain = tuple((e.attr == "lemma", e.values) for e in rest if e.values)
+                # The words required after the first (see ``_note_candidates``).
+                needs = tuple(
+                    (e.attr == "lemma", e.values)
+                    for e in rest
+                    if e.values is not None and not e.negate and e.min_count >= 1
+                )
+                number = len(self._patterns)
+                self._patterns.append(pattern)
                 for value in first.values:
                     self.index.setdefault((first.attr, value), []).append(
-                        (rule.id, pattern, step, quick, plain)
+                        (rule.id, pattern, step, quick, plain, number, needs)
                     )
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
         # key -> {phrase length: phrases}, compared with the lower-cased words before a trigger
@@ -223,7 +258,7 @@ class RuleMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         """Match every enabled rule, keep the longest non-overlapping span per rule."""
-        by_rule: dict[str, list[Span]] = {}
+        by_rule: dict[str, list[tuple[int, int]]] = {}
         strings = doc.vocab.strings
         # Column by column: a list of per-token rows costs several times as much to build.
         table: Any = doc.to_array([LEMMA, LOWER, SENT_START]) if len(doc) else None
@@ -233,13 +268,10 @@ class RuleMatcher:
         if starts:
             starts[0] = True
         words = (lemmas, lowers)
-        index = self.index
         n_tokens = len(lemmas)
-        empty: list[_Indexed] = []
+        candidates_of = self._note_candidates(lemmas, lowers)
         for i in range(n_tokens):
-            by_lemma = index.get(("lemma", lemmas[i]), empty)
-            by_lower = index.get(("lower", lowers[i]), empty)
-            candidates = by_lemma + by_lower if by_lower else by_lemma
+            candidates = candidates_of(lemmas[i], lowers[i])
             for rule_id, pattern, step, quick, plain in candidates:
                 if quick is not None:
                     nxt = i + 1
@@ -266,38 +298,93 @@ class RuleMatcher:
                 else:
                     end = self._longest(words, starts, pattern, step, i + 1)
                 if end >= 0:
-                    by_rule.setdefault(rule_id, []).append(doc[i:end])
-        spans: list[Span] = []
-        for rule_id, found in by_rule.items():
-            effect = self.catalog.by_id[rule_id].effect
-            for span in filter_spans(found):
-                spans.append(Span(doc, span.start, span.end, label=effect, span_id=rule_id))
-        spans.sort(key=lambda s: (s.start, s.end, s.id_))
-        self._apply_context(doc, spans, lowers)
-        self._apply_sections(doc, spans)
-        doc.spans[SPAN_KEY] = spans
-        # The counting spans, from the list in hand (reading the SpanGroup back builds Spans).
+                    by_rule.setdefault(rule_id, []).append((i, end))
+        matches = sorted(
+            (start, end, rule_id)
+            for rule_id, found in by_rule.items()
+            for start, end in _longest_first(found)
+        )
+        modifiers = self._context(doc, matches, lowers, starts)
+        sections = self._sections(doc, matches)
         by_id = self.catalog.by_id
-        counting = tuple(s for s in spans if active(s, by_id[str(s.id_)].discounted_by))
-        doc.user_data[_ACTIVE_KEY] = (self.catalog.sha256, counting)
+        spans: list[Span] = []
+        counting: list[Span] = []
+        context: dict[tuple[int, int, str], MatchContext] = {}
+        for (start, end, rule_id), names, (kind, discount) in zip(
+            matches, modifiers, sections, strict=True
+        ):
+            rule = by_id[rule_id]
+            span = Span(doc, start, end, label=rule.effect, span_id=rule_id)
+            if discount:
+                names = (*names, discount)
+            if names or kind != ACTIVITY:
+                context[(start, end, rule_id)] = MatchContext(names, kind, discount or None)
+            spans.append(span)
+            # The counting spans, as ``active`` decides, from the values in hand.
+            if not discount and not set(names) & set(rule.discounted_by):
+                counting.append(span)
+        doc.spans[SPAN_KEY] = spans
+        doc.user_data[_CONTEXT_KEY] = context
+        doc.user_data[_ACTIVE_KEY] = (self.catalog.sha256, tuple(counting))
         return doc
 
-    def _apply_sections(self, doc: Doc, spans: list[Span]) -> None:
-        """A match in a goal, plan, assessment or header section is not what was done."""
-        if not spans or self.sections is None or SECTIONS_KEY not in doc.spans:
-            return
+    def _note_candidates(
+        self, lemmas: list[str], lowers: list[str]
+    ) -> Callable[[str, str], list[_Candidate]]:
+        """The patterns a word can start in this note, worked out once per distinct word.
+
+        A pattern is left out when a word it requires after the first occurs nowhere in the
+        note: one set test per note replaces a walk from every occurrence of the first word
+        ("clt" starts 60 patterns and occurs ten times in a note).
+        """
+        note_words = (set(lemmas), set(lowers))
+        viable: dict[int, bool] = {}  # pattern number -> its required words are in the note
+        found: dict[tuple[str, str], list[_Candidate]] = {}
+        index = self.index
+
+        def viable_in_note(number: int, needs: tuple[_Word, ...]) -> bool:
+            ok = viable.get(number)
+            if ok is None:
+                ok = viable[number] = all(
+                    not values.isdisjoint(note_words[0] if use_lemma else note_words[1])
+                    for use_lemma, values in needs
+                )
+            return ok
+
+        def candidates_of(lemma_: str, lower: str) -> list[_Candidate]:
+            key = (lemma_, lower)
+            out = found.get(key)
+            if out is None:
+                out = found[key] = [
+                    entry[:5]
+                    for entry in (
+                        *index.get(("lemma", lemma_), ()),
+                        *index.get(("lower", lower), ()),
+                    )
+                    if viable_in_note(entry[5], entry[6])
+                ]
+            return out
+
+        return candidates_of
+
+    def _sections(self, doc: Doc, matches: list[tuple[int, int, str]]) -> list[tuple[str, str]]:
+        """Each match's section kind and that section's discount ("" where it counts).
+
+        A match in a goal, plan, assessment or header section is not what was done.
+        """
+        if not matches or self.sections is None or SECTIONS_KEY not in doc.spans:
+            return [(ACTIVITY, "")] * len(matches)
         parts = tagged_sections(doc)
         starts = [p.start for p in parts]
-        for span in spans:
-            at = bisect.bisect_right(starts, span.start) - 1
+        out = []
+        for start, _, _ in matches:
+            at = bisect.bisect_right(starts, start) - 1
             if at < 0:
+                out.append((ACTIVITY, ""))
                 continue
             kind = parts[at].kind
-            modifier = self.sections.modifier_of(kind)
-            span._.nc_section = kind
-            if modifier:
-                span._.nc_section_modifier = modifier
-                span._.nc_modifiers = (*span._.nc_modifiers, modifier)
+            out.append((kind, self.sections.modifier_of(kind) or ""))
+        return out
 
     def _cancelled(self, lowers: list[str], key: str, start: int) -> bool:
         """Whether the words right before a trigger cancel it (``not_after``)."""
@@ -308,43 +395,70 @@ class RuleMatcher:
             n <= start and tuple(lowers[start - n : start]) in found for n, found in phrases.items()
         )
 
-    def _apply_context(self, doc: Doc, spans: list[Span], lowers: list[str]) -> None:
-        if not spans:
-            return
+    def _context(
+        self, doc: Doc, matches: list[tuple[int, int, str]], lowers: list[str], starts: list[bool]
+    ) -> list[tuple[str, ...]]:
+        """The names of the context modifiers whose scope covers each match."""
+        none: list[tuple[str, ...]] = [()] * len(matches)
+        if not matches:
+            return none
         triggers = [
             (key, s, e)
             for key, s, e in ((doc.vocab.strings[k], s, e) for k, s, e in self.triggers(doc))
             if not self._cancelled(lowers, key, s)
         ]
-        for span in spans:
-            sent = span.sent
+        if not triggers:
+            return none
+        # Sentence bounds from the start flags, as ``Span.sent`` finds them: a match never
+        # crosses a sentence, so its sentence runs from the last start at or before it to the
+        # next start after it.
+        bounds = [i for i, first in enumerate(starts) if first]
+        bounds.append(len(starts))
+        out = []
+        for span_start, span_end, _ in matches:
+            at = bisect.bisect_right(bounds, span_start) - 1
+            sent_start, sent_end = bounds[at], bounds[at + 1]
             names: list[str] = []
             for key, t_start, t_end in triggers:
                 name, direction, window, terms, joiners = self._trigger_info[key]
-                if name in names or t_start < sent.start or t_end > sent.end:
+                if name in names or t_start < sent_start or t_end > sent_end:
                     continue
-                if direction == "forward" and t_end <= span.start:
-                    gap = doc[t_end : span.start]
-                elif direction == "backward" and t_start >= span.end:
-                    gap = doc[span.end : t_start]
+                if direction == "forward" and t_end <= span_start:
+                    gap = lowers[t_end:span_start]
+                elif direction == "backward" and t_start >= span_end:
+                    gap = lowers[span_end:t_start]
                 else:
                     continue
-                if joiners and _in_list(doc, t_end, sent.end, terms, joiners):
-                    words = [t for t in gap if t.lower_ != "," and t.lower_ not in joiners]
-                    if len(words) <= window and not any(t.lower_ in terms for t in words):
+                if joiners and _in_list(lowers[t_end:sent_end], terms, joiners):
+                    words = [w for w in gap if w != "," and w not in joiners]
+                    if len(words) <= window and not any(w in terms for w in words):
                         names.append(name)
-                elif len(gap) <= window and not any(t.lower_ in terms for t in gap):
+                elif len(gap) <= window and not any(w in terms for w in gap):
                     names.append(name)
-            span._.nc_modifiers = tuple(names)
+            out.append(tuple(names))
+        return out
 
 
-def _in_list(
-    doc: Doc, start: int, end: int, terms: frozenset[str], joiners: frozenset[str]
-) -> bool:
-    """True when a comma list closed by a joiner ("x, y, or z") follows ``start``."""
+def _longest_first(found: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spacy.util.filter_spans`` on ``(start, end)`` pairs, without a Span per candidate.
+
+    Of overlapping matches the longest wins, the first of equally long ones.
+    """
+    ranked = sorted(found, key=lambda se: (se[1] - se[0], -se[0]), reverse=True)
+    kept: list[tuple[int, int]] = []
+    taken: set[int] = set()
+    for start, end in ranked:
+        if start not in taken and end - 1 not in taken:
+            kept.append((start, end))
+            taken.update(range(start, end))
+    kept.sort()
+    return kept
+
+
+def _in_list(words: list[str], terms: frozenset[str], joiners: frozenset[str]) -> bool:
+    """True when ``words`` open with a comma list closed by a joiner ("x, y, or z")."""
     seen_comma = False
-    for token in doc[start:end]:
-        word = token.lower_
+    for word in words:
         if word in joiners:
             return seen_comma
         if word == ",":
@@ -471,9 +585,10 @@ def switched_off(doc: Doc, catalog: RuleCatalog) -> dict[tuple[int, int, str], s
 
 def active(span: Span, discounted_by: Iterable[str]) -> bool:
     """True when the span is in a counting section and no context modifier discounts its rule."""
-    if span._.nc_section_modifier is not None:
+    found = match_context(span)
+    if found.section_modifier is not None:
         return False
-    return not set(span._.nc_modifiers) & set(discounted_by)
+    return not set(found.modifiers) & set(discounted_by)
 
 
 def section_rules_of(nlp: Language) -> SectionRules:

@@ -207,3 +207,13 @@ def test_sections_land_on_the_spacy_doc(nlp):
     assert vm._.nc_section == "activity" and vm._.nc_section_modifier is None
     plan_hits = [s for s in doc.spans["notecheck"] if s._.nc_section == "plan"]
     assert plan_hits and all(s._.nc_section_modifier == "in_plan" for s in plan_hits)
+
+
+def test_two_rules_on_the_same_words_each_carry_their_own_section_modifier(nlp):
+    # spaCy keys span extension storage by character offsets only; two rules matching the
+    # same words once shared it, and the plan's modifier was appended twice to both.
+    doc = nlp("Met clt at the office to review her budget.\nPlan: housing application.")
+    same = [s for s in doc.spans["notecheck"] if s.text == "housing application"]
+    assert {s.id_ for s in same} == {"cm.entitlement_application", "tla.placement"}
+    assert all(s._.nc_modifiers == ("in_plan",) for s in same)
+    assert all(s._.nc_section == "plan" for s in same)
