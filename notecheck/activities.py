@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, LOWER, SENT_START
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from notecheck.catalog import RuleCatalog
 from notecheck.labels import NON_BILLABLE
-from notecheck.nlp import active_spans, switched_off
+from notecheck.nlp import RuleMatch, counting_matches, switched_off
 from notecheck.result import Activity as Segment
 from notecheck.result import TimeBreakdown as TimeSplit
 from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text, tagged_sections
@@ -121,7 +121,7 @@ def _only_time(text: str) -> bool:
     return bool(_TIME_ONLY.fullmatch(text))
 
 
-def _clause_kind(hits: list[tuple[Span, str, bool]]) -> str | None:
+def _clause_kind(hits: list[tuple[RuleMatch, str, bool]]) -> str | None:
     """The kind of a clause's first hit, passing over generic cues when a specific one follows."""
     specific = [k for _, k, generic in hits if not generic]
     if specific:
@@ -130,7 +130,7 @@ def _clause_kind(hits: list[tuple[Span, str, bool]]) -> str | None:
 
 
 def _clauses(
-    sent: tuple[int, int], toks: _Tokens, hits: list[tuple[Span, str, bool]]
+    sent: tuple[int, int], toks: _Tokens, hits: list[tuple[RuleMatch, str, bool]]
 ) -> list[tuple[int, int, str]]:
     """A sentence cut into activities: ``(start_token, end_token, kind)``.
 
@@ -196,7 +196,7 @@ class _ClausePlan:
     toks: _Tokens
     sentences: list[tuple[int, int]]  # token ranges
     clauses: list[list[tuple[int, int, str]]]  # per sentence: (start_token, end_token, kind)
-    hits: list[list[tuple[Span, str, bool]]]  # per sentence: (span, kind, generic), in order
+    hits: list[list[tuple[RuleMatch, str, bool]]]  # per sentence: (span, kind, generic), in order
     # Generic cues ("called the office") in a clause another rule says the purpose of.
     overshadowed: frozenset[tuple[int, int, str]]  # (start_token, end_token, rule id)
 
@@ -212,18 +212,17 @@ def _clause_plan(doc: Doc, catalog: RuleCatalog) -> _ClausePlan:
     toks = _Tokens.of(doc)
     sentences = _activity_sentences(doc, toks)
     starts = [s[0] for s in sentences]
-    hits_by_sent: dict[int, list[tuple[Span, str, bool]]] = {}
-    on = active_spans(doc, catalog)
+    hits_by_sent: dict[int, list[tuple[RuleMatch, str, bool]]] = {}
     off = switched_off(doc, catalog)
-    for span in on:
-        rule = catalog.by_id[span.id_]
+    for match in counting_matches(doc):
+        rule = catalog.by_id[match.rule_id]
         kind = _hit_kind(rule.effect, rule.label)
         # A rule another active rule switches off ("unless") names no activity either.
-        if kind is None or (span.start, span.end, span.id_) in off:
+        if kind is None or match.key in off:
             continue
-        at = bisect.bisect_right(starts, span.start) - 1
-        if at >= 0 and span.start < sentences[at][1]:
-            hits_by_sent.setdefault(at, []).append((span, kind, rule.generic))
+        at = bisect.bisect_right(starts, match.start) - 1
+        if at >= 0 and match.start < sentences[at][1]:
+            hits_by_sent.setdefault(at, []).append((match, kind, rule.generic))
     hits = [
         sorted(hits_by_sent.get(n, []), key=lambda h: h[0].start) for n in range(len(sentences))
     ]
@@ -231,12 +230,12 @@ def _clause_plan(doc: Doc, catalog: RuleCatalog) -> _ClausePlan:
         _clauses(sent, toks, sent_hits) for sent, sent_hits in zip(sentences, hits, strict=True)
     ]
     overshadowed = frozenset(
-        (span.start, span.end, span.id_)
+        match.key
         for sent_hits, sent_clauses in zip(hits, clauses, strict=True)
-        for span, kind, generic in sent_hits
+        for match, kind, generic in sent_hits
         if generic
         and any(
-            lo <= span.start < hi and kind != clause_kind for lo, hi, clause_kind in sent_clauses
+            lo <= match.start < hi and kind != clause_kind for lo, hi, clause_kind in sent_clauses
         )
     )
     plan = _ClausePlan(toks, sentences, clauses, hits, overshadowed)
@@ -280,9 +279,9 @@ def segments(
             if _only_time(piece) or not any(ch.isalnum() for ch in piece):
                 continue  # a time alone, or the "|" between fields of a one-line export
             inside = [
-                s.id_
-                for s, _, _ in hits
-                if lo <= s.start < hi and (s.start, s.end, s.id_) not in plan.overshadowed
+                m.rule_id
+                for m, _, _ in hits
+                if lo <= m.start < hi and m.key not in plan.overshadowed
             ]
             lo_char, hi_char = toks.start[lo], toks.end[hi - 1]
             stated = _stated_minutes(times, total, lo_char, hi_char)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from notecheck.data import Note
 from notecheck.labels import NON_BILLABLE
-from notecheck.nlp import SPAN_KEY, active, build_nlp, catalog_of
+from notecheck.nlp import build_nlp, catalog_of, rule_matches
 
 
 @dataclass
@@ -58,11 +58,10 @@ def audit_rules(notes: Sequence[Note]) -> list[RuleAudit]:
     for note, doc in zip(notes, nlp.pipe([n.text for n in notes], batch_size=256), strict=True):
         matched: set[str] = set()
         counted: set[str] = set()
-        for span in doc.spans[SPAN_KEY]:
-            rule = catalog.by_id[span.id_]
-            matched.add(rule.id)
-            if active(span, rule.discounted_by):
-                counted.add(rule.id)
+        for match in rule_matches(doc).values():
+            matched.add(match.rule_id)
+            if match.counts:
+                counted.add(match.rule_id)
         votes = {_vote(catalog.by_id[r].effect, catalog.by_id[r].label) for r in counted}
         for rule_id in matched:
             fires[rule_id] += 1

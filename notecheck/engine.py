@@ -22,10 +22,12 @@ from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_la
 from notecheck.model import ModelError, TextModel, load_model, make_rows
 from notecheck.nlp import (
     SPAN_KEY,
-    active_spans,
+    RuleMatch,
     build_nlp,
     catalog_of,
+    counting_matches,
     parse_texts,
+    rule_matches,
     section_rules_of,
     switched_off,
 )
@@ -213,9 +215,9 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     overshadowed = overshadowed_cues(doc, catalog)
     off = switched_off(doc, catalog)
     hits = [
-        catalog.by_id[span.id_]
-        for span in active_spans(doc, catalog)
-        if (key := (span.start, span.end, span.id_)) not in overshadowed and key not in off
+        catalog.by_id[match.rule_id]
+        for match in counting_matches(doc)
+        if match.key not in overshadowed and match.key not in off
     ]
     for rule in hits:
         if rule.effect == "non-billable":
@@ -345,35 +347,35 @@ class Engine:
         text, billed_code, minutes = item.text, item.billed_code, item.minutes
         evidence: list[Evidence] = []
         fired: dict[str, list[int]] = {}
-        counted = active_spans(doc, self.catalog)
         off = switched_off(doc, self.catalog)
         overshadowed = overshadowed_cues(doc, self.catalog)
-        counted_set = set(counted)
-        matches = list(doc.spans[SPAN_KEY])
+        matches = rule_matches(doc).values()
+        by_id = self.catalog.by_id
         # A context fact ("a professional is named") is shown only where a rule of this note
         # reads it: on its own it says nothing about the note.
-        readers = {self.catalog.by_id[s.id_] for s in matches if self.catalog.by_id[s.id_].unless}
-        for span in matches:
-            rule = self.catalog.by_id[span.id_]
+        readers = {by_id[m.rule_id] for m in matches if by_id[m.rule_id].unless}
+        for match in matches:
+            rule = by_id[match.rule_id]
             if rule.effect == "context" and not any(r.reads(rule.id) for r in readers):
                 continue
-            is_active = span in counted_set
-            modifiers = tuple(span._.nc_modifiers)
-            by = off.get((span.start, span.end, span.id_)) if is_active else None
+            is_active = match.counts
+            modifiers = match.modifiers
+            by = off.get(match.key) if is_active else None
             if by:
                 is_active = False
                 modifiers = (*modifiers, f"unless:{by}")
-            elif is_active and (span.start, span.end, span.id_) in overshadowed:
+            elif is_active and match.key in overshadowed:
                 is_active = False
                 modifiers = (*modifiers, CHANNEL_ONLY)
             counts = fired.setdefault(rule.id, [0, 0])
             counts[0] += 1
             counts[1] += int(is_active)
+            words = text[match.start_char : match.end_char]
             evidence.append(
                 Evidence(
-                    start=span.start_char,
-                    end=span.end_char,
-                    text=span.text,
+                    start=match.start_char,
+                    end=match.end_char,
+                    text=words,
                     rule_id=rule.id,
                     effect=rule.effect,
                     negated="negated" in modifiers,
@@ -381,7 +383,7 @@ class Engine:
                     active=is_active,
                     label=rule.label,
                     sentence=_evidence_sentence(
-                        span, rule, is_active, modifiers, self._modifier_titles
+                        match, words, rule, is_active, modifiers, self._modifier_titles
                     ),
                 )
             )
@@ -592,13 +594,14 @@ class Engine:
 
 
 def _evidence_sentence(
-    span: Any,
+    match: RuleMatch,
+    words: str,
     rule: Any,
     is_active: bool,
     modifiers: tuple[str, ...],
     titles: dict[str, str],
 ) -> str:
-    where = f"'{span.text}' (chars {span.start_char}–{span.end_char})"
+    where = f"'{words}' (chars {match.start_char}–{match.end_char})"
     first = describe(rule.citations[0])
     if not is_active:
         why = ", ".join(

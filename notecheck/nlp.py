@@ -40,35 +40,53 @@ _UNIT_SUFFIX = r"(?<=[0-9])(?:hrs?|hours?|mins?|minutes?|am|pm|a\.m\.|p\.m\.|u)$
 _SENT_PUNCT = frozenset({".", "!", "?"})
 
 
-class MatchContext(NamedTuple):
-    """What the context and the sections say about one rule match."""
+class RuleMatch(NamedTuple):
+    """One rule match as plain values: what the engine reads instead of spaCy Spans."""
 
-    modifiers: tuple[str, ...]  # context modifiers covering the match ("negated", "in_plan")
+    start: int  # token offsets
+    end: int
+    rule_id: str
+    start_char: int
+    end_char: int
+    modifiers: tuple[str, ...]  # context modifiers covering it ("negated"; "in_plan" last)
     section: str  # the kind of section it sits in ("activity", "plan", ...)
-    section_modifier: str | None  # the section's discounting modifier, None where it counts
+    section_modifier: str | None  # that section's discounting modifier, None where it counts
+    counts: bool  # in a counting section, and no modifier discounts its rule
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        """``(start, end, rule id)``: how the votes, evidence and activities name a match."""
+        return (self.start, self.end, self.rule_id)
 
 
-_NO_CONTEXT = MatchContext((), ACTIVITY, None)
-_CONTEXT_KEY = "notecheck_match_context"
+_MATCHES_KEY = "notecheck_matches"
 
 
-def match_context(span: Span) -> MatchContext:
-    """The context of a rule match, keyed by its tokens and rule id.
+def rule_matches(doc: Doc) -> dict[tuple[int, int, str], RuleMatch]:
+    """The note's rule matches by ``(start, end, rule id)``, in token order.
 
     Not kept in span extension storage: spaCy keys that by character offsets only, so two
     rules matching the same words would share (and overwrite) each other's modifiers.
     """
-    table = span.doc.user_data.get(_CONTEXT_KEY)
-    if not table:
-        return _NO_CONTEXT
-    return table.get((span.start, span.end, span.id_), _NO_CONTEXT)
+    found: dict[tuple[int, int, str], RuleMatch] | None = doc.user_data.get(_MATCHES_KEY)
+    return {} if found is None else found
 
 
-# Read-only views of ``match_context`` for code that reads spans ("span._.nc_modifiers").
-Span.set_extension("nc_modifiers", getter=lambda span: match_context(span).modifiers, force=True)
-Span.set_extension("nc_section", getter=lambda span: match_context(span).section, force=True)
+def _match_of(span: Span) -> RuleMatch | None:
+    return rule_matches(span.doc).get((span.start, span.end, span.id_))
+
+
+# Read-only views of ``rule_matches`` for code that reads spans ("span._.nc_modifiers").
 Span.set_extension(
-    "nc_section_modifier", getter=lambda span: match_context(span).section_modifier, force=True
+    "nc_modifiers", getter=lambda span: m.modifiers if (m := _match_of(span)) else (), force=True
+)
+Span.set_extension(
+    "nc_section", getter=lambda span: m.section if (m := _match_of(span)) else ACTIVITY, force=True
+)
+Span.set_extension(
+    "nc_section_modifier",
+    getter=lambda span: m.section_modifier if (m := _match_of(span)) else None,
+    force=True,
 )
 
 
@@ -308,24 +326,28 @@ class RuleMatcher:
         sections = self._sections(doc, matches)
         by_id = self.catalog.by_id
         spans: list[Span] = []
-        counting: list[Span] = []
-        context: dict[tuple[int, int, str], MatchContext] = {}
+        records: dict[tuple[int, int, str], RuleMatch] = {}
         for (start, end, rule_id), names, (kind, discount) in zip(
             matches, modifiers, sections, strict=True
         ):
             rule = by_id[rule_id]
             span = Span(doc, start, end, label=rule.effect, span_id=rule_id)
+            spans.append(span)
             if discount:
                 names = (*names, discount)
-            if names or kind != ACTIVITY:
-                context[(start, end, rule_id)] = MatchContext(names, kind, discount or None)
-            spans.append(span)
-            # The counting spans, as ``active`` decides, from the values in hand.
-            if not discount and not set(names) & set(rule.discounted_by):
-                counting.append(span)
+            records[(start, end, rule_id)] = RuleMatch(
+                start,
+                end,
+                rule_id,
+                span.start_char,
+                span.end_char,
+                names,
+                kind,
+                discount or None,
+                counts=not discount and not set(names) & set(rule.discounted_by),
+            )
         doc.spans[SPAN_KEY] = spans
-        doc.user_data[_CONTEXT_KEY] = context
-        doc.user_data[_ACTIVE_KEY] = (self.catalog.sha256, tuple(counting))
+        doc.user_data[_MATCHES_KEY] = records
         return doc
 
     def _note_candidates(
@@ -533,21 +555,12 @@ def catalog_of(nlp: Language) -> RuleCatalog:
     return component.catalog
 
 
-_ACTIVE_KEY = "notecheck_active"
-
-
-def active_spans(doc: Doc, catalog: RuleCatalog) -> list[Span]:
-    """The rule matches that count (see ``active``), worked out once per Doc.
+def counting_matches(doc: Doc) -> list[RuleMatch]:
+    """The rule matches that count (see ``RuleMatch.counts``), in token order.
 
     The rule votes, the evidence and the activities all read them.
     """
-    cached = doc.user_data.get(_ACTIVE_KEY)
-    if cached is not None and cached[0] == catalog.sha256:
-        return list(cached[1])
-    spans = doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ()
-    found = [s for s in spans if active(s, catalog.by_id[s.id_].discounted_by)]
-    doc.user_data[_ACTIVE_KEY] = (catalog.sha256, tuple(found))
-    return found
+    return [m for m in rule_matches(doc).values() if m.counts]
 
 
 _STANDING_KEY = "notecheck_standing"
@@ -562,14 +575,14 @@ def switched_off(doc: Doc, catalog: RuleCatalog) -> dict[tuple[int, int, str], s
     cached = doc.user_data.get(_STANDING_KEY)
     if cached is not None and cached[0] == catalog.sha256:
         return cached[1]
-    spans = active_spans(doc, catalog)
+    counting = counting_matches(doc)
     found: dict[tuple[int, int, str], str] = {}
-    if any(catalog.by_id[str(s.id_)].unless for s in spans):
+    if any(catalog.by_id[m.rule_id].unless for m in counting):
         starts: Any = doc.to_array([SENT_START])
         sentence_of = numpy.cumsum(starts == 1).tolist()
-        hits = [(str(s.id_), sentence_of[s.start]) for s in spans]
+        hits = [(m.rule_id, sentence_of[m.start]) for m in counting]
         keep = catalog.standing(hits)
-        for span, (rule_id, sentence), kept in zip(spans, hits, keep, strict=True):
+        for match, (rule_id, sentence), kept in zip(counting, hits, keep, strict=True):
             if kept:
                 continue
             rule = catalog.by_id[rule_id]
@@ -578,17 +591,15 @@ def switched_off(doc: Doc, catalog: RuleCatalog) -> dict[tuple[int, int, str], s
                 for (other, at), on in zip(hits, keep, strict=True)
                 if on and (rule.unless_scope != "sentence" or at == sentence)
             }
-            found[(span.start, span.end, rule_id)] = rule.unless_met(present) or "?"
+            found[match.key] = rule.unless_met(present) or "?"
     doc.user_data[_STANDING_KEY] = (catalog.sha256, found)
     return found
 
 
-def active(span: Span, discounted_by: Iterable[str]) -> bool:
+def active(span: Span) -> bool:
     """True when the span is in a counting section and no context modifier discounts its rule."""
-    found = match_context(span)
-    if found.section_modifier is not None:
-        return False
-    return not set(found.modifiers) & set(discounted_by)
+    found = _match_of(span)
+    return found is not None and found.counts
 
 
 def section_rules_of(nlp: Language) -> SectionRules:

@@ -14,7 +14,7 @@ NO_MATCH_CASES = [(r.id, ex) for r in CATALOG.rules for ex in r.examples_no_matc
 
 def active_rule_ids(nlp, text):
     doc = nlp(text)
-    return {s.id_ for s in doc.spans[SPAN_KEY] if active(s, CATALOG.by_id[s.id_].discounted_by)}
+    return {s.id_ for s in doc.spans[SPAN_KEY] if active(s)}
 
 
 def modifiers_of(nlp, text, rule_id):
