@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy
@@ -90,49 +90,80 @@ Span.set_extension(
 )
 
 
-# ORTH hash -> lemma: a note's words repeat across notes, so each is looked up once.
-_LEMMA_OF: dict[int, str] = {}
+class LemmaSetter:
+    """spaCy component: every token's lemma from the lookup table, on lower-cased text.
 
-
-@Language.component("notecheck_lemmas")
-def notecheck_lemmas(doc: Doc) -> Doc:
-    """Set every token's lemma from the lookup table, on lower-cased text (case-free patterns).
-
-    One array read and one array write instead of a Python attribute per token.
+    Patterns are case-free. A word's lemma hash is worked out once per pipeline (notes repeat
+    their words) and written for the whole Doc with one array write.
     """
-    if len(doc) == 0:
+
+    _MAX_CACHED = 500_000  # bounded: a long-running server sees many words
+
+    def __init__(self) -> None:
+        self._lemma_of: dict[int, int] = {}  # ORTH hash -> lemma hash, in this vocab
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set the Doc's lemmas."""
+        if len(doc) == 0:
+            return doc
+        strings = doc.vocab.strings
+        lemma_of = self._lemma_of
+        out = []
+        for orth in doc.to_array([ORTH]).tolist():
+            found = lemma_of.get(orth)
+            if found is None:
+                found = strings.add(lemma(strings[orth]))
+                if len(lemma_of) < self._MAX_CACHED:
+                    lemma_of[orth] = found
+            out.append(found)
+        array: Any = numpy.asarray(out, dtype="uint64").reshape(-1, 1)
+        doc.from_array([LEMMA], array)
         return doc
-    strings = doc.vocab.strings
-    orths = doc.to_array([ORTH])
-    out = []
-    for orth in orths.tolist():
-        found = _LEMMA_OF.get(orth)
-        if found is None:
-            found = lemma(strings[orth])
-            if len(_LEMMA_OF) < 500_000:  # bounded: a long-running server sees many words
-                _LEMMA_OF[orth] = found
-        out.append(strings.add(found))
-    array: Any = numpy.asarray(out, dtype="uint64").reshape(-1, 1)
-    doc.from_array([LEMMA], array)
-    return doc
 
 
-@Language.component("notecheck_sentences")
-def notecheck_sentences(doc: Doc) -> Doc:
-    """Split sentences on terminal punctuation and on line breaks (EHR notes use both)."""
-    if len(doc) == 0:
+@Language.factory("notecheck_lemmas")
+def make_lemma_setter(nlp: Language, name: str) -> LemmaSetter:
+    """SpaCy factory for the lemma component (its cache belongs to this pipeline's vocab)."""
+    return LemmaSetter()
+
+
+class SentenceSplitter:
+    """spaCy component: sentences end at terminal punctuation and at line breaks.
+
+    EHR notes use both. Whether a token ends a sentence depends on its text alone, so it is
+    worked out once per distinct token and the starts are written with one array write.
+    """
+
+    _MAX_CACHED = 500_000
+
+    def __init__(self) -> None:
+        self._ends: dict[int, bool] = {}  # ORTH hash -> the token ends a sentence
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set the Doc's sentence starts."""
+        if len(doc) == 0:
+            return doc
+        strings = doc.vocab.strings
+        ends = self._ends
+        starts = [1]
+        for orth in doc.to_array([ORTH]).tolist()[:-1]:
+            end = ends.get(orth)
+            if end is None:
+                word = strings[orth]
+                # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
+                end = word in _SENT_PUNCT or "\n" in word
+                if len(ends) < self._MAX_CACHED:
+                    ends[orth] = end
+            starts.append(1 if end else -1)
+        array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
+        doc.from_array([SENT_START], array)
         return doc
-    strings = doc.vocab.strings
-    # A token's text and trailing whitespace, read as arrays, not as Token objects.
-    words = [strings[o] for o in doc.to_array([ORTH]).tolist()]
-    starts = [1]
-    for word in words[:-1]:
-        # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
-        starts.append(1 if word in _SENT_PUNCT or "\n" in word else -1)
-    # One array write instead of a Python attribute assignment per token.
-    array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
-    doc.from_array([SENT_START], array)
-    return doc
+
+
+@Language.factory("notecheck_sentences")
+def make_sentence_splitter(nlp: Language, name: str) -> SentenceSplitter:
+    """SpaCy factory for the sentence component."""
+    return SentenceSplitter()
 
 
 # An indexed pattern: rule id, elements, the step after the first word, and a quick test of
@@ -140,7 +171,6 @@ def notecheck_sentences(doc: Doc) -> Doc:
 # (rule id, pattern, step to match from, the next word's test, the whole rest as plain words,
 #  the pattern's number, the words it needs somewhere in the note)
 _Word = tuple[bool, frozenset[str]]  # (compare the lemma?, allowed values)
-_Candidate = tuple[str, tuple[Element, ...], int, _Word | None, tuple[_Word, ...] | None]
 _Indexed = tuple[
     str, tuple[Element, ...], int, _Word | None, tuple[_Word, ...] | None, int, tuple[_Word, ...]
 ]
@@ -163,6 +193,7 @@ class RuleMatcher:
         self.catalog = catalog
         self.sections = sections
         self.index: dict[tuple[str, str], list[_Indexed]] = {}
+        self._by_word: dict[tuple[str, str], tuple[_Indexed, ...]] = {}
         self._patterns: list[tuple[Element, ...]] = []
         for rule in catalog.enabled_rules:
             for pattern in rule.compiled_patterns():
@@ -187,7 +218,7 @@ class RuleMatcher:
                     for e in rest
                 ):
                     plain = tuple((e.attr == "lemma", e.values) for e in rest if e.values)
-                # The words required after the first (see ``_note_candidates``).
+                # The words required after the first (see ``__call__``).
                 needs = tuple(
                     (e.attr == "lemma", e.values)
                     for e in rest
@@ -287,10 +318,30 @@ class RuleMatcher:
             starts[0] = True
         words = (lemmas, lowers)
         n_tokens = len(lemmas)
-        candidates_of = self._note_candidates(lemmas, lowers)
+        note_words = (set(lemmas), set(lowers))
+        # Pattern number -> every word it requires after the first occurs in the note. A note
+        # without one cannot match: one set test per note replaces a walk from every
+        # occurrence of the first word ("clt" starts 60 patterns and occurs ten times a note).
+        viable: dict[int, bool] = {}
+        by_word = self._by_word
         for i in range(n_tokens):
-            candidates = candidates_of(lemmas[i], lowers[i])
-            for rule_id, pattern, step, quick, plain in candidates:
+            key = (lemmas[i], lowers[i])
+            candidates = by_word.get(key)
+            if candidates is None:
+                candidates = self._starting_with(key)
+            if not candidates:
+                continue
+            for rule_id, pattern, step, quick, plain, number, needs in candidates:
+                ok = viable.get(number)
+                if ok is None:
+                    ok = True
+                    for use_lemma, values in needs:
+                        if values.isdisjoint(note_words[0] if use_lemma else note_words[1]):
+                            ok = False
+                            break
+                    viable[number] = ok
+                if not ok:
+                    continue
                 if quick is not None:
                     nxt = i + 1
                     if (
@@ -350,44 +401,12 @@ class RuleMatcher:
         doc.user_data[_MATCHES_KEY] = records
         return doc
 
-    def _note_candidates(
-        self, lemmas: list[str], lowers: list[str]
-    ) -> Callable[[str, str], list[_Candidate]]:
-        """The patterns a word can start in this note, worked out once per distinct word.
-
-        A pattern is left out when a word it requires after the first occurs nowhere in the
-        note: one set test per note replaces a walk from every occurrence of the first word
-        ("clt" starts 60 patterns and occurs ten times in a note).
-        """
-        note_words = (set(lemmas), set(lowers))
-        viable: dict[int, bool] = {}  # pattern number -> its required words are in the note
-        found: dict[tuple[str, str], list[_Candidate]] = {}
-        index = self.index
-
-        def viable_in_note(number: int, needs: tuple[_Word, ...]) -> bool:
-            ok = viable.get(number)
-            if ok is None:
-                ok = viable[number] = all(
-                    not values.isdisjoint(note_words[0] if use_lemma else note_words[1])
-                    for use_lemma, values in needs
-                )
-            return ok
-
-        def candidates_of(lemma_: str, lower: str) -> list[_Candidate]:
-            key = (lemma_, lower)
-            out = found.get(key)
-            if out is None:
-                out = found[key] = [
-                    entry[:5]
-                    for entry in (
-                        *index.get(("lemma", lemma_), ()),
-                        *index.get(("lower", lower), ()),
-                    )
-                    if viable_in_note(entry[5], entry[6])
-                ]
-            return out
-
-        return candidates_of
+    def _starting_with(self, word: tuple[str, str]) -> tuple[_Indexed, ...]:
+        """The patterns that can start at a word (its lemma, its lower-case form), cached."""
+        found = (*self.index.get(("lemma", word[0]), ()), *self.index.get(("lower", word[1]), ()))
+        if len(self._by_word) < 200_000:  # bounded: a long-running server sees many words
+            self._by_word[word] = found
+        return found
 
     def _sections(self, doc: Doc, matches: list[tuple[int, int, str]]) -> list[tuple[str, str]]:
         """Each match's section kind and that section's discount ("" where it counts).
