@@ -90,6 +90,44 @@ Span.set_extension(
 )
 
 
+class ChunkPrimingTokenizer:
+    """spaCy's tokenizer, fed each new whitespace-separated chunk on its own first.
+
+    spaCy caches how a chunk splits, but stops caching for the rest of a text at its first
+    special case (explosion/spaCy#1250) — and a line break or a double space is a special
+    case. EHR notes are full of both, so most chunks were split again with the affix regexes
+    on every note. A chunk tokenized alone is cached like any other; the note itself is then
+    tokenized by spaCy as before, so the tokens are spaCy's own, only found in its cache.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, max_chunks: int = 200_000) -> None:
+        self.tokenizer = tokenizer
+        # spaCy's cache must hold what is primed; both are bounded for a long-running server.
+        tokenizer.max_cache_size = max_chunks
+        self._max_chunks = max_chunks
+        self._primed: set[str] = set()
+
+    def __call__(self, text: str) -> Doc:
+        """Tokenize ``text`` exactly as the wrapped tokenizer does."""
+        primed = self._primed
+        tokenizer = self.tokenizer
+        if len(primed) < self._max_chunks:
+            for chunk in text.split():
+                if chunk not in primed:
+                    primed.add(chunk)
+                    tokenizer(chunk)
+        return tokenizer(text)
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
+        """Tokenize a stream of texts."""
+        for text in texts:
+            yield self(text)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (rules, explain, to_bytes ...) is the wrapped tokenizer's.
+        return getattr(self.tokenizer, name)
+
+
 class LemmaSetter:
     """spaCy component: every token's lemma from the lookup table, on lower-cased text.
 
@@ -550,6 +588,7 @@ def build_nlp(
     # Keep hyphenated words whole ("role-played", "post-discharge", "self-advocacy").
     infixes = [p for p in (nlp.Defaults.infixes or ()) if not re.search(p, "role-played")]
     tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    nlp.tokenizer = ChunkPrimingTokenizer(tokenizer)
     nlp.add_pipe("notecheck_lemmas")
     nlp.add_pipe("notecheck_sentences")
     if sections:
