@@ -184,13 +184,19 @@ def _weighted(vectorizer: CountVectorizer, counts: sparse.csr_matrix) -> Any:
     return counts
 
 
+# Below this many words a batch is counted word by word: the sparse product's fixed cost
+# (a few matrix conversions) outweighs it for a note or two.
+_SPARSE_PRODUCT_MIN_WORDS = 2_000
+
+
 class CachedCharNgrams:
     """A fitted ``char_wb`` TF-IDF vectorizer whose n-gram counts come from a per-word cache.
 
     ``char_wb`` n-grams never cross a word, so a note's counts are the sum of its words'; the
     words of case notes repeat across notes, so each word's vocabulary columns are worked out
     once. A batch's counts are then one sparse product, (notes x words) @ (words x columns),
-    instead of a Python loop over every n-gram. The TF-IDF weighting is the vectorizer's own.
+    instead of a Python loop over every n-gram; a note or two still take the loop. The TF-IDF
+    weighting is the vectorizer's own.
     """
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = 200_000) -> None:
@@ -214,12 +220,43 @@ class CachedCharNgrams:
         """The same matrix as ``vectorizer.transform(texts)``."""
         words_per_text = [self._preprocess(text).split() for text in texts]
         words = list(chain.from_iterable(words_per_text))
+        if len(words) < _SPARSE_PRODUCT_MIN_WORDS:
+            counts = self._counts_by_word(words_per_text)
+        else:
+            counts = self._counts_by_product(words_per_text, words)
+        counts.sort_indices()  # the layout ``vectorizer.transform`` leaves (the L2 norm sums in it)
+        return _weighted(self.vectorizer, counts)
+
+    def _counts_by_word(self, words_per_text: list[list[str]]) -> sparse.csr_matrix:
+        indices: list[int] = []
+        values: list[int] = []
+        indptr = [0]
+        for words in words_per_text:
+            counter: dict[int, int] = {}
+            for word in words:
+                for column in self._word_columns(word):
+                    counter[column] = counter.get(column, 0) + 1
+            indices.extend(counter)
+            values.extend(counter.values())
+            indptr.append(len(indices))
+        return sparse.csr_matrix(
+            (
+                np.asarray(values, dtype=np.intc),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int32),
+            ),
+            shape=(len(words_per_text), len(self._vocabulary)),
+            dtype=self.vectorizer.dtype,
+        )
+
+    def _counts_by_product(
+        self, words_per_text: list[list[str]], words: list[str]
+    ) -> sparse.csr_matrix:
         # Each distinct word of the batch once, in first-seen order.
         distinct = {word: i for i, word in enumerate(dict.fromkeys(words))}
         columns = [self._word_columns(word) for word in distinct]
         # Built transposed, (columns x words) @ (words x notes): converting that product to
-        # CSC leaves every note's columns in order, the layout ``vectorizer.transform``
-        # leaves (the L2 norm sums in that order), without sorting each row.
+        # CSC leaves every note's columns in order without sorting each row.
         columns_of_words = sparse.csc_matrix(
             (
                 np.ones(sum(map(len, columns)), dtype=np.int64),
@@ -239,9 +276,7 @@ class CachedCharNgrams:
             shape=(len(distinct), len(words_per_text)),
         )
         product = (columns_of_words.tocsr() @ words_in_notes.tocsr()).tocsc()
-        counts = sparse.csr_matrix(product.T, dtype=self.vectorizer.dtype)
-        counts.sort_indices()  # a check only: already in order
-        return _weighted(self.vectorizer, counts)
+        return sparse.csr_matrix(product.T, dtype=self.vectorizer.dtype)
 
     def get_feature_names_out(self, input_features: Any = None) -> Any:
         """The vectorizer's feature names."""
