@@ -168,13 +168,16 @@ class CheckError:
 def rule_tokens(doc: Doc, catalog: RuleCatalog) -> str:
     """The note's rule hits as model features: ``rule.id`` or ``rule.id~modifier``."""
     tokens = []
+    by_id = catalog.by_id
     for span in doc.spans[SPAN_KEY]:
-        rule = catalog.by_id[span.id_]
-        if span._.nc_section_modifier is not None:
-            tokens.append(f"{rule.id}~{span._.nc_section_modifier}")
+        rule = by_id[span.id_]
+        extensions = span._  # each ``span._`` is a new object: read both attributes off one
+        section_modifier = extensions.nc_section_modifier
+        if section_modifier is not None:
+            tokens.append(f"{rule.id}~{section_modifier}")
             continue
-        discount = [m for m in span._.nc_modifiers if m in rule.discounted_by]
-        tokens.append(f"{rule.id}~{discount[0]}" if discount else rule.id)
+        discount = next((m for m in extensions.nc_modifiers if m in rule.discounted_by), None)
+        tokens.append(rule.id if discount is None else f"{rule.id}~{discount}")
     return " ".join(tokens)
 
 

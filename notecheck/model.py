@@ -12,9 +12,10 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -159,12 +160,43 @@ class TermContribution:
     weight: float
 
 
+def _count_matrix(
+    rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int], dtype: Any
+) -> sparse.csr_matrix:
+    """Occurrence counts as a canonical CSR matrix: duplicates summed, columns sorted per row.
+
+    That is the layout the vectorizers' own counting leaves, so their TF-IDF weighting and
+    normalisation see the same values in the same order.
+    """
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=dtype), (rows, columns)), shape=shape, dtype=dtype
+    )
+    counts.sum_duplicates()
+    return counts
+
+
+def _weighted(vectorizer: CountVectorizer, counts: sparse.csr_matrix) -> Any:
+    """What ``vectorizer.transform`` makes of these counts (binary, then TF-IDF if any)."""
+    if vectorizer.binary:
+        counts.data.fill(1)
+    if isinstance(vectorizer, TfidfVectorizer):
+        return vectorizer._tfidf.transform(counts, copy=False)
+    return counts
+
+
+# Below this many words a batch is counted word by word: the sparse product's fixed cost
+# (a few matrix conversions) outweighs it for a note or two.
+_SPARSE_PRODUCT_MIN_WORDS = 2_000
+
+
 class CachedCharNgrams:
     """A fitted ``char_wb`` TF-IDF vectorizer whose n-gram counts come from a per-word cache.
 
     ``char_wb`` n-grams never cross a word, so a note's counts are the sum of its words'; the
     words of case notes repeat across notes, so each word's vocabulary columns are worked out
-    once. The counts, and the TF-IDF weighting applied to them, are the vectorizer's own.
+    once. A batch's counts are then one sparse product, (notes x words) @ (words x columns),
+    instead of a Python loop over every n-gram; a note or two still take the loop. The TF-IDF
+    weighting is the vectorizer's own.
     """
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = 200_000) -> None:
@@ -186,30 +218,195 @@ class CachedCharNgrams:
 
     def transform(self, texts: Any) -> Any:
         """The same matrix as ``vectorizer.transform(texts)``."""
+        words_per_text = [self._preprocess(text).split() for text in texts]
+        words = list(chain.from_iterable(words_per_text))
+        if len(words) < _SPARSE_PRODUCT_MIN_WORDS:
+            counts = self._counts_by_word(words_per_text)
+        else:
+            counts = self._counts_by_product(words_per_text, words)
+        counts.sort_indices()  # the layout ``vectorizer.transform`` leaves (the L2 norm sums in it)
+        return _weighted(self.vectorizer, counts)
+
+    def _counts_by_word(self, words_per_text: list[list[str]]) -> sparse.csr_matrix:
         indices: list[int] = []
         values: list[int] = []
         indptr = [0]
-        for text in texts:
+        for words in words_per_text:
             counter: dict[int, int] = {}
-            for word in self._preprocess(text).split():
+            for word in words:
                 for column in self._word_columns(word):
                     counter[column] = counter.get(column, 0) + 1
             indices.extend(counter)
             values.extend(counter.values())
             indptr.append(len(indices))
-        counts = sparse.csr_matrix(
+        return sparse.csr_matrix(
             (
                 np.asarray(values, dtype=np.intc),
                 np.asarray(indices, dtype=np.int32),
                 np.asarray(indptr, dtype=np.int32),
             ),
-            shape=(len(indptr) - 1, len(self._vocabulary)),
+            shape=(len(words_per_text), len(self._vocabulary)),
             dtype=self.vectorizer.dtype,
         )
-        counts.sort_indices()
-        if self.vectorizer.binary:
-            counts.data.fill(1)
-        return self.vectorizer._tfidf.transform(counts, copy=False)
+
+    def _counts_by_product(
+        self, words_per_text: list[list[str]], words: list[str]
+    ) -> sparse.csr_matrix:
+        # Each distinct word of the batch once, in first-seen order.
+        distinct = {word: i for i, word in enumerate(dict.fromkeys(words))}
+        columns = [self._word_columns(word) for word in distinct]
+        # Built transposed, (columns x words) @ (words x notes): converting that product to
+        # CSC leaves every note's columns in order without sorting each row.
+        columns_of_words = sparse.csc_matrix(
+            (
+                np.ones(sum(map(len, columns)), dtype=np.int64),
+                np.fromiter(chain.from_iterable(columns), dtype=np.int32),
+                np.concatenate(([0], np.cumsum([len(c) for c in columns]))),
+            ),
+            shape=(len(self._vocabulary), len(distinct)),
+        )
+        # Repeated words stay repeated entries here: the product sums them, as it sums a
+        # word's repeated n-grams ("aaaa").
+        words_in_notes = sparse.csc_matrix(
+            (
+                np.ones(len(words), dtype=np.int64),
+                np.fromiter(map(distinct.__getitem__, words), dtype=np.int32, count=len(words)),
+                np.concatenate(([0], np.cumsum([len(w) for w in words_per_text]))),
+            ),
+            shape=(len(distinct), len(words_per_text)),
+        )
+        product = (columns_of_words.tocsr() @ words_in_notes.tocsr()).tocsc()
+        return sparse.csr_matrix(product.T, dtype=self.vectorizer.dtype)
+
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        """The vectorizer's feature names."""
+        return self.vectorizer.get_feature_names_out(input_features)
+
+
+class _ChunkTokenIds(dict[str, tuple[int, ...]]):
+    """Whitespace-separated chunk of text -> the token ids the tokenizer finds in it.
+
+    Filled on first sight; bounded, since a long-running server sees many chunks.
+    """
+
+    def __init__(
+        self, tokenize: Callable[[str], list[str]], token_ids: dict[str, int], max_size: int
+    ) -> None:
+        super().__init__()
+        self._tokenize = tokenize
+        self._token_ids = token_ids
+        self._max_size = max_size
+
+    def __missing__(self, chunk: str) -> tuple[int, ...]:
+        # -1: a token in no vocabulary n-gram, so no n-gram holding it can count.
+        ids = tuple(self._token_ids.get(token, -1) for token in self._tokenize(chunk))
+        if len(self) < self._max_size:
+            self[chunk] = ids
+        return ids
+
+
+# Token patterns that never match whitespace and only look at the characters they match (and
+# at \b, for which whitespace and the end of the text are alike): a text's tokens are then its
+# whitespace-separated chunks' tokens, in order.
+_CHUNKWISE_TOKEN_PATTERNS = frozenset({WORD_TOKEN_PATTERN, r"(?u)\b\w\w+\b", r"\S+"})
+
+
+class TokenNgramCounts:
+    """A fitted word-analyzer vectorizer whose n-gram counts come from token ids, not strings.
+
+    The vectorizer runs its token regex over each text, joins each run of tokens into a string
+    ("client transported") and looks it up. Here each vocabulary token gets an integer id once
+    and each vocabulary n-gram an integer key made from its tokens' ids; the tokens of a
+    whitespace-separated chunk ("transported,") are found once and kept as ids, and a batch's
+    n-grams are looked up with numpy, never joined. Tokens are the vectorizer's own (its
+    preprocessor and tokenizer); the weighting after counting is the vectorizer's own.
+    """
+
+    def __init__(self, vectorizer: CountVectorizer, max_chunks: int = 200_000) -> None:
+        self.vectorizer = vectorizer
+        self._preprocess = vectorizer.build_preprocessor()
+        self._n_columns = len(vectorizer.vocabulary_)
+        token_ids: dict[str, int] = {}
+        by_length: dict[int, tuple[list[tuple[int, ...]], list[int]]] = {}
+        for term, column in vectorizer.vocabulary_.items():
+            ids = tuple(token_ids.setdefault(t, len(token_ids)) for t in term.split(" "))
+            terms = by_length.setdefault(len(ids), ([], []))
+            terms[0].append(ids)
+            terms[1].append(column)
+        self._radix = max(len(token_ids), 1)
+        # Per n-gram length: the sorted keys of the vocabulary's n-grams and their columns.
+        self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for n, (id_tuples, columns) in by_length.items():
+            keys = np.array([self._key(ids) for ids in id_tuples], dtype=np.int64)
+            by_key = np.argsort(keys)
+            self._tables[n] = (keys[by_key], np.asarray(columns, dtype=np.int32)[by_key])
+        self._chunk_ids = _ChunkTokenIds(vectorizer.build_tokenizer(), token_ids, max_chunks)
+
+    def _key(self, ids: Sequence[int]) -> int:
+        key = 0
+        for token_id in ids:
+            key = key * self._radix + token_id
+        return key
+
+    @classmethod
+    def supports(cls, vectorizer: Any) -> bool:
+        """Whether the vectorizer's analysis is plain enough to count this way.
+
+        A word analyzer with the default preprocessor, a token pattern known to read chunks
+        independently (so a vocabulary n-gram also splits back into its tokens) and no stop
+        words.
+        """
+        if not isinstance(vectorizer, CountVectorizer) or vectorizer.analyzer != "word":
+            return False
+        if (
+            vectorizer.tokenizer is not None
+            or vectorizer.preprocessor is not None
+            or vectorizer.stop_words is not None
+            or vectorizer.input != "content"
+            or vectorizer.token_pattern not in _CHUNKWISE_TOKEN_PATTERNS
+        ):
+            return False
+        max_n = vectorizer.ngram_range[1]
+        # Keys fit in int64: there are at most max_n tokens per vocabulary entry.
+        return bool((max_n * len(vectorizer.vocabulary_)) ** max_n < 2**62)
+
+    def transform(self, texts: Any) -> Any:
+        """The same matrix as ``vectorizer.transform(texts)``."""
+        chunk_ids = self._chunk_ids.__getitem__
+        ids_per_text = [
+            list(chain.from_iterable(map(chunk_ids, self._preprocess(text).split())))
+            for text in texts
+        ]
+        n_texts = len(ids_per_text)
+        ids = np.fromiter(chain.from_iterable(ids_per_text), dtype=np.int64)
+        text_of = np.repeat(np.arange(n_texts), [len(t) for t in ids_per_text])
+        min_n, max_n = self.vectorizer.ngram_range
+        rows: list[np.ndarray] = []
+        columns: list[np.ndarray] = []
+        for n in range(min_n, max_n + 1):
+            table = self._tables.get(n)
+            starts = len(ids) - n + 1
+            if table is None or starts <= 0:
+                continue
+            keys = np.zeros(starts, dtype=np.int64)
+            known = text_of[:starts] == text_of[n - 1 :]  # the n tokens are of one text
+            for offset in range(n):
+                part = ids[offset : offset + starts]
+                keys = keys * self._radix + part
+                known &= part >= 0
+            keys, texts_of_keys = keys[known], text_of[:starts][known]
+            table_keys, table_columns = table
+            at = np.minimum(np.searchsorted(table_keys, keys), len(table_keys) - 1)
+            found = table_keys[at] == keys
+            rows.append(texts_of_keys[found])
+            columns.append(table_columns[at[found]])
+        counts = _count_matrix(
+            np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+            np.concatenate(columns) if columns else np.zeros(0, dtype=np.int32),
+            (n_texts, self._n_columns),
+            self.vectorizer.dtype,
+        )
+        return _weighted(self.vectorizer, counts)
 
     def get_feature_names_out(self, input_features: Any = None) -> Any:
         """The vectorizer's feature names."""
@@ -233,7 +430,8 @@ class TextModel:
     def _feature_blocks(self) -> list[tuple[Any, int, float | None]]:
         """The fitted feature transformers, their input column and weight, in stacking order.
 
-        A ``char_wb`` block reads through ``CachedCharNgrams``: the same matrix, faster.
+        A ``char_wb`` block reads through ``CachedCharNgrams``, a plain word block through
+        ``TokenNgramCounts``: the same matrices, faster.
         """
         features = self.pipeline.named_steps["features"]
         weights = features.transformer_weights or {}
@@ -243,6 +441,8 @@ class TextModel:
                 continue
             if getattr(transformer, "analyzer", None) == "char_wb":
                 transformer = CachedCharNgrams(transformer)
+            elif TokenNgramCounts.supports(transformer):
+                transformer = TokenNgramCounts(transformer)
             blocks.append((transformer, column, weights.get(name)))
         return blocks
 

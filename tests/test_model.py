@@ -173,3 +173,46 @@ def test_cached_char_ngrams_give_the_pipelines_own_feature_matrix(engine):
         assert np.array_equal(got.indptr, expected.indptr)
         assert np.array_equal(got.indices, expected.indices)
         assert np.array_equal(got.data, expected.data)
+
+
+def test_counting_blocks_give_each_vectorizers_own_matrix(engine):
+    # Word n-grams from token ids and char n-grams from a sparse product are speed-ups only:
+    # every block must be its fitted vectorizer's matrix, bit for bit, in batches and alone.
+    import random
+
+    import numpy as np
+
+    from notecheck.model import CachedCharNgrams, TextModel, TokenNgramCounts
+
+    model = TextModel(engine.model.pipeline, engine.model.meta)  # cold caches
+    kinds = [type(transformer) for transformer, _, _ in model._blocks]
+    assert kinds == [TokenNgramCounts, CachedCharNgrams, TokenNgramCounts, TokenNgramCounts]
+    rng = random.Random(0)
+    words = [t for b in model._blocks[:2] for t in b[0].vectorizer.vocabulary_][:4000]
+    words += [*model._blocks[2][0].vectorizer.vocabulary_, "-x-", "a/b", "'s", "--", "_", "İ"]
+    # Unicode spaces, separators and punctuation at token edges, where a regex \b decides.
+    gaps = [" ", "  ", "\t", "\n", "\r\n", "\xa0", "\u2009", "\u3000", "\x1c", "\x85", "\u200b"]
+    gaps += [",", ".", "-", "/", "'", "", " - ", "ß", "aaaa"]
+    texts = ["", " ", "a b", "Writer  met clt\tat DHS;\n\nwaited 90 min (café, naïve)."] + [
+        "".join(rng.choice(words) + rng.choice(gaps) for _ in range(rng.randint(0, 40)))
+        for _ in range(400)
+    ]
+    column = np.empty(len(texts), dtype=object)
+    column[:] = texts
+
+    def same(got, want) -> bool:
+        return (
+            got.shape == want.shape
+            and got.dtype == want.dtype
+            and np.array_equal(got.indptr, want.indptr)
+            and np.array_equal(got.indices, want.indices)
+            and np.array_equal(got.data, want.data)
+        )
+
+    for transformer, _, _ in model._blocks:
+        expected = transformer.vectorizer.transform(column)
+        assert expected.nnz > 0
+        assert same(transformer.transform(column), expected)  # cold
+        assert same(transformer.transform(column), expected)  # warm
+        for i in range(0, len(texts), 37):
+            assert same(transformer.transform(column[i : i + 1]), expected[i : i + 1])
