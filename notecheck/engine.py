@@ -21,7 +21,6 @@ from notecheck.documentation import FAIL, PASS, UNKNOWN, Check, run_checks
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_label
 from notecheck.model import ModelError, TextModel, load_model, make_rows
 from notecheck.nlp import (
-    SPAN_KEY,
     RuleMatch,
     build_nlp,
     catalog_of,
@@ -169,14 +168,12 @@ def rule_tokens(doc: Doc, catalog: RuleCatalog) -> str:
     """The note's rule hits as model features: ``rule.id`` or ``rule.id~modifier``."""
     tokens = []
     by_id = catalog.by_id
-    for span in doc.spans[SPAN_KEY]:
-        rule = by_id[span.id_]
-        extensions = span._  # each ``span._`` is a new object: read both attributes off one
-        section_modifier = extensions.nc_section_modifier
-        if section_modifier is not None:
-            tokens.append(f"{rule.id}~{section_modifier}")
+    for match in rule_matches(doc).values():
+        rule = by_id[match.rule_id]
+        if match.section_modifier is not None:
+            tokens.append(f"{rule.id}~{match.section_modifier}")
             continue
-        discount = next((m for m in extensions.nc_modifiers if m in rule.discounted_by), None)
+        discount = next((m for m in match.modifiers if m in rule.discounted_by), None)
         tokens.append(rule.id if discount is None else f"{rule.id}~{discount}")
     return " ".join(tokens)
 
