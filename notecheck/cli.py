@@ -368,7 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API and the reviewer page")
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes, each with its own engine (default: one per CPU, at most 4)",
+    )
     p.set_defaults(func=cmd_serve)
 
     from notecheck.batch import add_batch_arguments

@@ -593,3 +593,26 @@ def test_the_openapi_minutes_range_is_the_engines(client):
     assert bounds == {"exclusiveMinimum": 0, "maximum": MAX_MINUTES}
     assert post(client, "/v1/check", {"text": NOTE, "minutes": MAX_MINUTES}).status_code == 200
     assert post(client, "/v1/check", {"text": NOTE, "minutes": MAX_MINUTES + 1}).status_code == 422
+
+
+def test_serve_runs_one_worker_per_cpu_by_default_and_refuses_zero(monkeypatch):
+    import os
+    import pickle
+
+    import uvicorn
+
+    from notecheck.api import server
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.delenv("NOTECHECK_API_KEYS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert server.default_workers() == 3
+    assert server.serve(port=8999) == 0 and seen["workers"] == 3
+    # Uvicorn pickles its configuration for each worker process.
+    assert pickle.loads(pickle.dumps(seen["http"])) is server.IdleClosingProtocol
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert server.default_workers() == server.MAX_DEFAULT_WORKERS
+    assert server.serve(port=8999, workers=1) == 0 and seen["workers"] == 1
+    seen.clear()
+    assert server.serve(port=8999, workers=0) == 2 and not seen

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 import sys
 from typing import Any
+
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from notecheck.api.settings import Settings
 
@@ -31,23 +33,21 @@ class WithholdTracebacks(logging.Filter):
         return True
 
 
-def _idle_closing_protocol() -> type[asyncio.Protocol]:
+class IdleClosingProtocol(AutoHTTPProtocol):  # type: ignore[valid-type,misc]
     """Uvicorn's HTTP protocol, with the keep-alive timer started when a connection opens.
 
     Uvicorn starts that timer only after a response, so a client that connects and never sends
     a request holds its socket forever (thousands of them locked new clients out). Any data
-    received cancels the timer as before; a request in progress is never cut.
+    received cancels the timer as before; a request in progress is never cut. Defined at module
+    level so that uvicorn can hand it to worker processes (``--workers``), which pickle it.
     """
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    class IdleClosingProtocol(AutoHTTPProtocol):  # type: ignore[valid-type,misc]
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
-
-    return IdleClosingProtocol
+    def connection_made(self, transport: Any) -> None:
+        """Start the idle timer as soon as the connection opens."""
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {
         # Idle connections — fresh or kept alive — close after NOTECHECK_KEEP_ALIVE_SECONDS;
         # past the cap new connections get 503 instead of piling up.
-        "http": _idle_closing_protocol(),
+        "http": IdleClosingProtocol,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "limit_concurrency": settings.max_connections,
     }
@@ -76,9 +76,31 @@ def log_config() -> dict[str, Any]:
     return config
 
 
-def serve(host: str | None = None, port: int = 8000, workers: int = 1) -> int:
-    """Run the API. Without API keys the server only binds to 127.0.0.1."""
+# Each worker process holds its own engine (about 300 MiB after long use); checking a note is
+# CPU-bound, so workers beyond the CPUs only add memory.
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on, at most ``MAX_DEFAULT_WORKERS``."""
+    try:
+        cpus = len(os.sched_getaffinity(0))  # what a container or taskset allows
+    except AttributeError:  # not on every platform
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
+def serve(host: str | None = None, port: int = 8000, workers: int | None = None) -> int:
+    """Run the API. Without API keys the server only binds to 127.0.0.1.
+
+    ``workers`` defaults to ``default_workers()``; each worker loads its own engine.
+    """
     import uvicorn
+
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        print("notecheck serve: --workers must be at least 1", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     log = logging.getLogger("notecheck.api")
@@ -96,7 +118,12 @@ def serve(host: str | None = None, port: int = 8000, workers: int = 1) -> int:
     else:
         host = host or LOOPBACK
         log.info("API key authentication on (%d key(s))", len(settings.api_keys))
-    log.info("notecheck: open http://%s:%d/ (API docs at /docs); press Ctrl+C to stop", host, port)
+    log.info(
+        "notecheck: open http://%s:%d/ (API docs at /docs); %d worker(s); press Ctrl+C to stop",
+        host,
+        port,
+        workers,
+    )
     uvicorn.run(
         "notecheck.api.app:create_app",
         factory=True,
