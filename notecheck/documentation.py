@@ -36,7 +36,10 @@ OKLAHOMA_CHECKS = (
     "client_response",
 )
 
+# The lookahead (the alternatives' first letters) lets the scan turn down most positions with
+# one test (same matches, about twice as fast).
 _GOAL_RE = re.compile(
+    r"(?=[cgiopst])"
     r"\b(goals?|objectives?|obj\b|itp|treatment plan|service plan|plan of care|care plan)",
     re.IGNORECASE,
 )
@@ -140,13 +143,15 @@ def run_checks(
                 "No goal or objective from the treatment plan is named (000 Q9, Q15).",
             )
         )
-    checks.append(
-        Check("client_response", PASS, "The client's response is recorded.")
-        if _RESPONSE_RE.search(text)
-        else Check("client_response", FAIL, "The client's response is not recorded (004 (9)).")
-    )
+    # The pattern searches are most of the cost: only for the checks ``names`` asks for.
+    if "client_response" in names:
+        checks.append(
+            Check("client_response", PASS, "The client's response is recorded.")
+            if _RESPONSE_RE.search(text)
+            else Check("client_response", FAIL, "The client's response is not recorded (004 (9)).")
+        )
     checks.append(Check("intervention_described", intervention, intervention_detail))
-    if label == "CM-CCC":
+    if label == "CM-CCC" and "ccc_documented" in names:
         missing = [
             what
             for what, pattern in (

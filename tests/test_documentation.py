@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from notecheck import documentation, timeparse
 from notecheck.activities import billable_units
+from notecheck.data import load_notes
 from notecheck.timeparse import find_ranges, find_times, note_time
 
 
@@ -112,6 +116,40 @@ def test_start_and_end_fields_are_the_total():
 def test_a_duration_on_its_own_line_is_the_total():
     nt = note_time("Transported clt to DHS and advocated w/ worker.\n60 min")
     assert nt.total == 60 and nt.total_mention is not None
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        (timeparse, "_DURATION_RE"),
+        (timeparse, "_RANGE_RE"),
+        (timeparse, "_MILITARY_RE"),
+        (timeparse, "_ZERO_HOUR_RE"),
+        (timeparse, "_FIELD_RE"),
+        (timeparse, "_NOT_SERVICE_BEFORE"),
+        (documentation, "_GOAL_RE"),
+    ],
+)
+def test_a_patterns_opening_lookahead_keeps_every_match(module, name):
+    # The lookahead only speeds up the scan: without it the pattern finds the same matches, on
+    # the corpus and on phrases made of the pattern's own words (each alternative's first word
+    # must be let through, whatever its case).
+    guarded = getattr(module, name)
+    unguarded = re.compile(re.sub(r"^\(\?=[^()]*\)", "", guarded.pattern), guarded.flags)
+    assert unguarded.pattern != guarded.pattern
+    words = re.findall(r"[a-z]+", re.sub(r"\\[a-zA-Z]", " ", guarded.pattern))
+    words += [" ".join(words[i : i + n]) for n in (2, 3) for i in range(len(words))]
+    templates = ("{w}", "clt {w}", "{w}: 9:00 am", "met {w} 10 min.", "{w} hour", "{w} min")
+    phrases = [
+        template.format(w=form)
+        for w in words
+        for form in (w, w.upper(), w.title())
+        for template in templates
+    ]
+    phrases += ["x/week for", "3/week for", "3 times per week for", "x2 for", "(0:20)", "0915-0940"]
+    for text in phrases + [note.text for note in load_notes()]:
+        found = [m.span() for m in guarded.finditer(text)]
+        assert found == [m.span() for m in unguarded.finditer(text)], (name, text)
 
 
 @pytest.mark.parametrize(

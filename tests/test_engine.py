@@ -83,6 +83,88 @@ def test_evidence_offsets_index_the_original_text(engine, text):
         assert text[ev.start : ev.end] == ev.text
 
 
+def test_result_contract_key_order_is_stable(engine):
+    # Clients read the JSON in this order (and the README documents it): a reordered field in
+    # a record's to_dict is a contract change.
+    text = (
+        "D: Clt and CM completed SSI application together; CM advocated with SSA worker by "
+        "phone 9:00-9:30. Clt stated she felt relieved. CM left VM for PCP.\n"
+        "P: CM will follow up on goal 2."
+    )
+    data = engine.check(text, billed_code="cm-mh", minutes=30).to_dict()
+    assert list(data) == [
+        "contract_version",
+        "label",
+        "display_name",
+        "probabilities",
+        "confidence",
+        "needs_review",
+        "review_reasons",
+        "evidence",
+        "rules_fired",
+        "documentation",
+        "hints",
+        "sections",
+        "activities",
+        "time",
+        "minutes",
+        "units",
+        "billed_code",
+        "billed_code_matches",
+        "model_version",
+        "ruleset_version",
+        "model_terms",
+        "rules_vote",
+    ]
+    records = {
+        "evidence": [
+            "start",
+            "end",
+            "text",
+            "rule_id",
+            "effect",
+            "negated",
+            "modifiers",
+            "active",
+            "label",
+            "sentence",
+        ],
+        "rules_fired": [
+            "rule_id",
+            "title",
+            "effect",
+            "citation",
+            "explanation",
+            "source",
+            "label",
+            "matches",
+            "active_matches",
+        ],
+        "documentation": ["check", "status", "detail"],
+        "sections": ["start", "end", "kind", "heading", "counts"],
+        "activities": ["start", "end", "text", "kind", "rule_ids", "minutes"],
+    }
+    for key, fields in records.items():
+        assert data[key], key
+        assert all(list(record) == fields for record in data[key]), key
+    assert list(data["time"]) == [
+        "total_minutes",
+        "billable_minutes",
+        "non_billable_minutes",
+        "unallocated_minutes",
+        "units_supported",
+        "units_billed",
+        "units_at_risk",
+        "total_source",
+        "billed_basis",
+        "split",
+        "explanation",
+    ]
+    # Tuples in the records are lists in the JSON.
+    assert all(type(e["modifiers"]) is list for e in data["evidence"])
+    assert all(type(a["rule_ids"]) is list for a in data["activities"])
+
+
 def test_result_contract_has_all_fields_and_probabilities_sum_to_one(engine):
     data = engine.check(MIXED_NOTES[1], billed_code="cm-mh").to_dict()
     for key in (

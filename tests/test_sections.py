@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from notecheck.catalog import CatalogError
+from notecheck.data import load_notes
 from notecheck.sections import find_sections, load_section_rules, parse_section_rules
 
 RULES = load_section_rules()
@@ -217,3 +220,24 @@ def test_two_rules_on_the_same_words_each_carry_their_own_section_modifier(nlp):
     assert {s.id_ for s in same} == {"cm.entitlement_application", "tla.placement"}
     assert all(s._.nc_modifiers == ("in_plan",) for s in same)
     assert all(s._.nc_section == "plan" for s in same)
+
+
+def test_the_heading_patterns_opening_test_keeps_every_match():
+    # The first test (what may precede a heading) only speeds up the scan: without it the
+    # pattern finds the same headings after every prefix its branches allow.
+    guarded = RULES.heading_re
+    opening = r"(?<![^\n|;.!?\"”’')\]])"
+    assert guarded.pattern.startswith(opening)
+    unguarded = re.compile(guarded.pattern[len(opening) :], guarded.flags)
+    prefixes = ["", "x\n", "x\n  - ", "a | ", "a; ", "x ", "x, ", "done. ", "ok! ", "ok? "]
+    prefixes += ['said." ', "said.” ", "said.’ ", "said.' ", "(ok.) ", "[ok.] "]
+    texts = [
+        f"{prefix}{name}{after}"
+        for name in RULES.headings
+        for prefix in prefixes
+        for after in (": text", " 2: text", "\nnext", " by CM")
+    ]
+    texts += [note.text for note in load_notes()]
+    for text in texts:
+        found = [(m.span(), m.groupdict()) for m in guarded.finditer(text)]
+        assert found == [(m.span(), m.groupdict()) for m in unguarded.finditer(text)], text
