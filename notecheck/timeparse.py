@@ -125,7 +125,7 @@ class TimeMention:
 
 
 def _value(raw: str) -> float:
-    raw = raw.strip(" \t\n-").lower()
+    raw = raw.strip(" \t\n-").casefold()  # the pattern is case-free: "ſix" matches "six"
     return float(_NUMBER_WORDS[raw]) if raw in _NUMBER_WORDS else float(raw)
 
 

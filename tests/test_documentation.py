@@ -223,3 +223,9 @@ def test_a_ccc_note_names_the_professional_and_the_recommendation(engine):
     assert check.status == "fail" and "recommendation" in check.detail and "Q88" in check.detail
     non_ccc = engine.check("Drove clt to the DHS office and waited 40 min.")
     assert "ccc_documented" not in {d.check for d in non_ccc.documentation}
+
+
+def test_a_number_word_the_case_free_pattern_matches_is_read_not_crashed_on():
+    # "ſ" (long s) matches "s" case-free; the value was looked up lower-cased and raised.
+    (mention,) = find_times("Drove ſix min to the shelter.")
+    assert mention.minutes == 6.0 and mention.clock is None
