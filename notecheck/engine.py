@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -247,6 +249,26 @@ def rule_votes(doc: Doc, catalog: RuleCatalog) -> RuleVotes:
     )
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch of notes is checked.
+
+    A batch keeps thousands of objects alive at once (Docs, spans, results), so the collector
+    promotes them and then runs full passes over every object of the process — spaCy, sklearn
+    and the model, about 180,000 — each taking a fifth of a second, about a tenth of the time
+    spent on long notes. Checking a note makes no reference cycles: everything it allocates is
+    freed by reference counting, paused or not. The previous state is restored (a caller that
+    turned the collector off keeps it off).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class Engine:
     """A loaded pipeline + model. Build once and reuse it (loading takes about 0.3 s)."""
 
@@ -298,6 +320,10 @@ class Engine:
         return parse_texts(self.nlp, texts, batch_size=batch_size)
 
     def _results(self, items: list[NoteInput], batch_size: int) -> list[Result]:
+        with _collector_paused():
+            return self._results_unpaused(items, batch_size)
+
+    def _results_unpaused(self, items: list[NoteInput], batch_size: int) -> list[Result]:
         # Rules and model read folded text (no zero-width characters or look-alike letters);
         # the result points into the text as given.
         folds = [fold(item.text) for item in items]

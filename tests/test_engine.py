@@ -312,3 +312,27 @@ def test_a_note_the_engine_fails_on_is_an_error_in_its_place_without_its_text(en
     assert [type(o).__name__ for o in out] == ["Result", "CheckError", "Result"]
     assert out[1].code == "internal_error" and "Roe" not in out[1].message
     assert out[0].label == out[2].label == "NON-BILLABLE"
+
+
+def test_checking_notes_makes_no_reference_cycles_and_restores_the_collector(engine):
+    # The collector is paused while a batch is checked; that is safe only while checking
+    # leaves nothing for it to find.
+    import gc
+
+    notes = [
+        "Drove clt to DHS, waited 40 min.\nPlan: f/u re: SNAP.",
+        "D: CM met w/ clt at home, reviewed budget (30 min). A: engaged. P: next wk.",
+    ] * 20
+    list(engine.check_many(notes))  # first use: caches and compiled patterns are made once
+    gc.collect()
+    assert gc.isenabled()
+    try:
+        gc.disable()
+        results = [r.to_dict() for r in engine.check_many(notes)]
+        assert not gc.isenabled()  # a caller's choice is kept
+        del results
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    list(engine.check_many(notes[:3]))
+    assert gc.isenabled()
