@@ -19,12 +19,11 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, LOWER, SENT_START
 from spacy.tokens import Doc
 
 from notecheck.catalog import RuleCatalog
 from notecheck.labels import NON_BILLABLE
-from notecheck.nlp import RuleMatch, counting_matches, switched_off
+from notecheck.nlp import RuleMatch, TokenTable, counting_matches, switched_off, token_table
 from notecheck.result import Activity as Segment
 from notecheck.result import TimeBreakdown as TimeSplit
 from notecheck.sections import ACTIVITY, SECTIONS_KEY, doc_text, tagged_sections
@@ -59,36 +58,7 @@ def _hit_kind(rule_effect: str, label: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Tokens:
-    """A parsed note's token attributes as plain lists (walking spaCy Tokens is slow)."""
-
-    lower: list[str]
-    skip: list[bool]  # punctuation or whitespace
-    start: list[int]  # character offset
-    end: list[int]
-    sent_start: list[bool]
-
-    @classmethod
-    def of(cls, doc: Doc) -> _Tokens:
-        if not len(doc):
-            return cls([], [], [], [], [])
-        # Column by column: a list of per-token rows costs five times as much to build.
-        arr: Any = doc.to_array([LOWER, IS_PUNCT, IS_SPACE, IDX, LENGTH, SENT_START])
-        strings = doc.vocab.strings
-        starts = arr[:, 3].astype("int64")
-        sent_start = (arr[:, 5] == 1).tolist()
-        sent_start[0] = True
-        return cls(
-            lower=[strings[h] for h in arr[:, 0].tolist()],
-            skip=((arr[:, 1] | arr[:, 2]) != 0).tolist(),
-            start=starts.tolist(),
-            end=(starts + arr[:, 4].astype("int64")).tolist(),
-            sent_start=sent_start,
-        )
-
-
-def _activity_sentences(doc: Doc, toks: _Tokens) -> list[tuple[int, int]]:
+def _activity_sentences(doc: Doc, toks: TokenTable) -> list[tuple[int, int]]:
     """Token ranges of the sentences in ``activity`` sections (a heading alone excluded)."""
     n = len(toks.lower)
     bounds = [i for i in range(n) if toks.sent_start[i]] + [n]
@@ -130,7 +100,7 @@ def _clause_kind(hits: list[tuple[RuleMatch, str, bool]]) -> str | None:
 
 
 def _clauses(
-    sent: tuple[int, int], toks: _Tokens, hits: list[tuple[RuleMatch, str, bool]]
+    sent: tuple[int, int], toks: TokenTable, hits: list[tuple[RuleMatch, str, bool]]
 ) -> list[tuple[int, int, str]]:
     """A sentence cut into activities: ``(start_token, end_token, kind)``.
 
@@ -177,7 +147,7 @@ def _clauses(
     return [(lo, hi, kind or NO_KIND) for lo, hi, kind in clauses]
 
 
-def _joins_objects(toks: _Tokens, at: int, end: int) -> bool:
+def _joins_objects(toks: TokenTable, at: int, end: int) -> bool:
     """Whether the "and" at ``at`` joins two noun phrases rather than two clauses."""
     if toks.lower[at] != "and" or at + 1 >= end or toks.lower[at + 1] not in _NOUN_PHRASE_START:
         return False
@@ -193,7 +163,7 @@ def _joins_objects(toks: _Tokens, at: int, end: int) -> bool:
 class _ClausePlan:
     """A parsed note's activity sentences, each cut into clauses of one kind."""
 
-    toks: _Tokens
+    toks: TokenTable
     sentences: list[tuple[int, int]]  # token ranges
     clauses: list[list[tuple[int, int, str]]]  # per sentence: (start_token, end_token, kind)
     hits: list[list[tuple[RuleMatch, str, bool]]]  # per sentence: (span, kind, generic), in order
@@ -209,7 +179,7 @@ def _clause_plan(doc: Doc, catalog: RuleCatalog) -> _ClausePlan:
     cached = doc.user_data.get(_PLAN_KEY)
     if cached is not None and cached[0] == catalog.sha256:
         return cached[1]
-    toks = _Tokens.of(doc)
+    toks = token_table(doc)
     sentences = _activity_sentences(doc, toks)
     starts = [s[0] for s in sentences]
     hits_by_sent: dict[int, list[tuple[RuleMatch, str, bool]]] = {}

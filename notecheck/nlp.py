@@ -9,11 +9,12 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy
 import spacy
-from spacy.attrs import LEMMA, LOWER, ORTH, SENT_START
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LEMMA, LENGTH, LOWER, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokenizer import Tokenizer
@@ -88,6 +89,66 @@ Span.set_extension(
     getter=lambda span: m.section_modifier if (m := _match_of(span)) else None,
     force=True,
 )
+
+
+# Hash -> text for the token strings the pipeline reads: decoding a StringStore entry makes a
+# new str each time, a dict hands back the same one. Hashes do not depend on the vocab.
+_TEXT_OF: dict[int, str] = {}
+_MAX_TEXTS = 500_000
+
+
+def _texts(hashes: list[int], strings: Any) -> list[str]:
+    text_of = _TEXT_OF
+    out = []
+    for h in hashes:
+        found = text_of.get(h)
+        if found is None:
+            found = strings[h]
+            if len(text_of) < _MAX_TEXTS:
+                text_of[h] = found
+        out.append(found)
+    return out
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """A parsed note's token attributes as plain lists (walking spaCy Tokens is slow)."""
+
+    lemma: list[str]
+    lower: list[str]
+    skip: list[bool]  # punctuation or whitespace
+    start: list[int]  # character offsets
+    end: list[int]
+    sent_start: list[bool]  # the first token always starts a sentence
+
+
+_TOKENS_KEY = "notecheck_tokens"
+
+
+def token_table(doc: Doc) -> TokenTable:
+    """The Doc's token table, read once (by the rule matcher, the pipeline's last step)."""
+    cached: TokenTable | None = doc.user_data.get(_TOKENS_KEY)
+    if cached is not None:
+        return cached
+    if not len(doc):
+        table = TokenTable([], [], [], [], [], [])
+    else:
+        # Column by column: a list of per-token rows costs several times as much to build.
+        array: Any = doc.to_array([LEMMA, LOWER, IS_PUNCT, IS_SPACE, IDX, LENGTH, SENT_START])
+        strings = doc.vocab.strings
+        starts = array[:, 4].astype("int64")
+        sent_start = (array[:, 6] == 1).tolist()
+        sent_start[0] = True
+        table = TokenTable(
+            lemma=_texts(array[:, 0].tolist(), strings),
+            lower=_texts(array[:, 1].tolist(), strings),
+            skip=((array[:, 2] | array[:, 3]) != 0).tolist(),
+            start=starts.tolist(),
+            end=(starts + array[:, 5].astype("int64")).tolist(),
+            sent_start=sent_start,
+        )
+    doc.user_data[_TOKENS_KEY] = table
+    return table
 
 
 class ChunkPrimingTokenizer:
@@ -346,14 +407,8 @@ class RuleMatcher:
     def __call__(self, doc: Doc) -> Doc:
         """Match every enabled rule, keep the longest non-overlapping span per rule."""
         by_rule: dict[str, list[tuple[int, int]]] = {}
-        strings = doc.vocab.strings
-        # Column by column: a list of per-token rows costs several times as much to build.
-        table: Any = doc.to_array([LEMMA, LOWER, SENT_START]) if len(doc) else None
-        lemmas = [strings[h] for h in table[:, 0].tolist()] if len(doc) else []
-        lowers = [strings[h] for h in table[:, 1].tolist()] if len(doc) else []
-        starts = (table[:, 2] == 1).tolist() if len(doc) else []
-        if starts:
-            starts[0] = True
+        tokens = token_table(doc)
+        lemmas, lowers, starts = tokens.lemma, tokens.lower, tokens.sent_start
         words = (lemmas, lowers)
         n_tokens = len(lemmas)
         note_words = (set(lemmas), set(lowers))
