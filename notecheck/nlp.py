@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy
 import spacy
@@ -91,23 +91,37 @@ Span.set_extension(
 )
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _looked_up(
+    keys: list[_K], table: dict[_K, _V], compute: Callable[[_K], _V], limit: int
+) -> list[_V]:
+    """``[table[k] for k in keys]``, computing (and keeping, up to ``limit``) what is missing.
+
+    A note's words are nearly all known: the whole list is then one ``map`` in C.
+    """
+    try:
+        return list(map(table.__getitem__, keys))
+    except KeyError:
+        pass
+    for key in keys:
+        if key not in table:
+            if len(table) >= limit:  # bounded: a long-running server sees many words
+                return [table[k] if k in table else compute(k) for k in keys]
+            table[key] = compute(key)
+    return list(map(table.__getitem__, keys))
+
+
 # Hash -> text for the token strings the pipeline reads: decoding a StringStore entry makes a
 # new str each time, a dict hands back the same one. Hashes do not depend on the vocab.
 _TEXT_OF: dict[int, str] = {}
-_MAX_TEXTS = 500_000
+_MAX_CACHED = 500_000
 
 
 def _texts(hashes: list[int], strings: Any) -> list[str]:
-    text_of = _TEXT_OF
-    out = []
-    for h in hashes:
-        found = text_of.get(h)
-        if found is None:
-            found = strings[h]
-            if len(text_of) < _MAX_TEXTS:
-                text_of[h] = found
-        out.append(found)
-    return out
+    return _looked_up(hashes, _TEXT_OF, strings.__getitem__, _MAX_CACHED)
 
 
 @dataclass(frozen=True)
@@ -173,10 +187,9 @@ class ChunkPrimingTokenizer:
         primed = self._primed
         tokenizer = self.tokenizer
         if len(primed) < self._max_chunks:
-            for chunk in text.split():
-                if chunk not in primed:
-                    primed.add(chunk)
-                    tokenizer(chunk)
+            for chunk in set(text.split()).difference(primed):
+                primed.add(chunk)
+                tokenizer(chunk)
         return tokenizer(text)
 
     def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
@@ -196,8 +209,6 @@ class LemmaSetter:
     their words) and written for the whole Doc with one array write.
     """
 
-    _MAX_CACHED = 500_000  # bounded: a long-running server sees many words
-
     def __init__(self) -> None:
         self._lemma_of: dict[int, int] = {}  # ORTH hash -> lemma hash, in this vocab
 
@@ -206,15 +217,12 @@ class LemmaSetter:
         if len(doc) == 0:
             return doc
         strings = doc.vocab.strings
-        lemma_of = self._lemma_of
-        out = []
-        for orth in doc.to_array([ORTH]).tolist():
-            found = lemma_of.get(orth)
-            if found is None:
-                found = strings.add(lemma(strings[orth]))
-                if len(lemma_of) < self._MAX_CACHED:
-                    lemma_of[orth] = found
-            out.append(found)
+        out = _looked_up(
+            doc.to_array([ORTH]).tolist(),
+            self._lemma_of,
+            lambda orth: strings.add(lemma(strings[orth])),
+            _MAX_CACHED,
+        )
         array: Any = numpy.asarray(out, dtype="uint64").reshape(-1, 1)
         doc.from_array([LEMMA], array)
         return doc
@@ -233,27 +241,25 @@ class SentenceSplitter:
     worked out once per distinct token and the starts are written with one array write.
     """
 
-    _MAX_CACHED = 500_000
-
     def __init__(self) -> None:
-        self._ends: dict[int, bool] = {}  # ORTH hash -> the token ends a sentence
+        self._ends: dict[int, int] = {}  # ORTH hash -> the next token's SENT_START (1 or -1)
 
     def __call__(self, doc: Doc) -> Doc:
         """Set the Doc's sentence starts."""
         if len(doc) == 0:
             return doc
         strings = doc.vocab.strings
-        ends = self._ends
-        starts = [1]
-        for orth in doc.to_array([ORTH]).tolist()[:-1]:
-            end = ends.get(orth)
-            if end is None:
-                word = strings[orth]
-                # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
-                end = word in _SENT_PUNCT or "\n" in word
-                if len(ends) < self._MAX_CACHED:
-                    ends[orth] = end
-            starts.append(1 if end else -1)
+
+        def next_starts(orth: int) -> int:
+            word = strings[orth]
+            # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
+            return 1 if word in _SENT_PUNCT or "\n" in word else -1
+
+        # A token that ends a sentence makes the next one start it; the first always starts.
+        starts = [
+            1,
+            *_looked_up(doc.to_array([ORTH]).tolist()[:-1], self._ends, next_starts, _MAX_CACHED),
+        ]
         array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
         doc.from_array([SENT_START], array)
         return doc
