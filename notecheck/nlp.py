@@ -102,14 +102,11 @@ def _looked_up(
 
     A note's words are nearly all known: the whole list is then one ``map`` in C.
     """
-    try:
-        return list(map(table.__getitem__, keys))
-    except KeyError:
-        pass
-    for key in keys:
-        if key not in table:
-            if len(table) >= limit:  # bounded: a long-running server sees many words
-                return [table[k] if k in table else compute(k) for k in keys]
+    missing = set(keys).difference(table)
+    if missing:
+        if len(table) + len(missing) > limit:  # bounded: a long-running server sees many words
+            return [table[k] if k in table else compute(k) for k in keys]
+        for key in missing:
             table[key] = compute(key)
     return list(map(table.__getitem__, keys))
 
