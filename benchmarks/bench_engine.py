@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notes import generate_notes  # noqa: E402
 
+from notecheck.api.server import default_workers  # noqa: E402
 from notecheck.data import load_notes  # noqa: E402
 from notecheck.engine import Engine, rule_tokens  # noqa: E402
 from notecheck.model import make_rows  # noqa: E402
@@ -97,12 +98,23 @@ def rss_peak_kib(pid: int) -> int:
     return 0
 
 
-def http_bench(texts: list[str], requests: int) -> tuple[list[list[str]], dict[str, float]]:
+def http_bench(
+    texts: list[str], requests: int, workers: int
+) -> tuple[list[list[str]], dict[str, float]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "NOTECHECK_API_KEYS"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "notecheck", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "notecheck",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -144,7 +156,7 @@ def http_bench(texts: list[str], requests: int) -> tuple[list[list[str]], dict[s
             wall = time.perf_counter() - t0
             rows.append(
                 [
-                    f"HTTP /v1/check, concurrency {concurrency}",
+                    f"HTTP /v1/check, {workers} worker(s), concurrency {concurrency}",
                     f"{percentile(latencies, 50):.1f}",
                     f"{percentile(latencies, 95):.1f}",
                     f"{percentile(latencies, 99):.1f}",
@@ -212,7 +224,13 @@ def main() -> None:
             f"{len(latencies) / (sum(latencies) / 1000):.0f} notes/s",
         ]
     ]
-    http_rows, memory = http_bench(texts, args.requests)
+    http_rows: list[list[str]] = []
+    memory: dict[str, float] = {}
+    for workers in sorted({1, default_workers()}):
+        rows_for, measured = http_bench(texts, args.requests, workers)
+        http_rows += rows_for
+        if workers == 1:  # one process: its start-up and memory are the server's own
+            memory = measured
     print("\n## Single-note latency (ms)\n")
     print(table(["path", "p50", "p95", "p99", "rate"], lat_rows + http_rows))
 
