@@ -1,9 +1,10 @@
-"""Engine benchmarks: throughput, latency (library and HTTP), load time, memory, stage costs.
+"""Engine benchmarks: throughput, latency (library and HTTP), load time, memory.
 
     python benchmarks/bench_engine.py [--notes 4000] [--requests 400]
 
-Prints markdown tables. The HTTP part starts a uvicorn server on 127.0.0.1 and sends a bounded
-number of requests from a local client (concurrency 1 and 8).
+Prints markdown tables. The HTTP part starts ``notecheck serve`` on 127.0.0.1 (one worker, then
+the default number of workers when that is more) and sends a bounded number of requests from a
+local client (concurrency 1 and 8). Per-stage costs: ``bench_speed.py``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from notes import generate_notes  # noqa: E402
 
 from notecheck.api.server import default_workers  # noqa: E402
 from notecheck.data import load_notes  # noqa: E402
-from notecheck.engine import Engine, rule_tokens  # noqa: E402
-from notecheck.model import make_rows  # noqa: E402
+from notecheck.engine import Engine  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,35 +54,6 @@ def throughput(texts: list[str], processes: int) -> float:
         start = time.perf_counter()
         count = sum(pool.map(_worker, shards))
         return count / (time.perf_counter() - start)
-
-
-def stage_costs(engine: Engine, texts: list[str]) -> dict[str, float]:
-    """Milliseconds per note for each stage, run over the same batch."""
-    n = len(texts)
-    t0 = time.perf_counter()
-    [engine.nlp.make_doc(t) for t in texts]
-    t_tok = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    docs = list(engine.nlp.pipe(texts, batch_size=256))
-    t_pipe = time.perf_counter() - t0
-    rows = make_rows(texts, [rule_tokens(d, engine.catalog) for d in docs])
-    t0 = time.perf_counter()
-    features = engine.model.features(rows)
-    probs = engine.model.predict_proba_features(features)
-    engine.model.top_terms_features(features, ["CM-MH"] * n)
-    t_model = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    list(engine.check_many(texts))
-    t_total = time.perf_counter() - t0
-    assert len(probs) == n
-    per = 1000 / n
-    return {
-        "tokenize": t_tok * per,
-        "lemmas + sentences + rules": (t_pipe - t_tok) * per,
-        "model (probabilities + evidence terms)": t_model * per,
-        "decision + documentation + result": max(t_total - t_pipe - t_model, 0) * per,
-        "total (check_many)": t_total * per,
-    }
 
 
 def free_port() -> int:
@@ -246,16 +217,6 @@ def main() -> None:
                     f"{memory['server_peak_rss_mib']:.0f} MiB",
                 ],
             ],
-        )
-    )
-
-    print("\n## Cost per pipeline stage (ms per note, batch of all notes)\n")
-    costs = stage_costs(engine, texts)
-    slowest = max((k for k in costs if not k.startswith("total")), key=costs.get)
-    print(
-        table(
-            ["stage", "ms/note"],
-            [[k + (" ← slowest" if k == slowest else ""), f"{v:.3f}"] for k, v in costs.items()],
         )
     )
 
