@@ -7,6 +7,7 @@ package, and the rule component is built from the catalog data.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -694,8 +695,7 @@ def switched_off(doc: Doc, catalog: RuleCatalog) -> dict[tuple[int, int, str], s
     counting = counting_matches(doc)
     found: dict[tuple[int, int, str], str] = {}
     if any(catalog.by_id[m.rule_id].unless for m in counting):
-        starts: Any = doc.to_array([SENT_START])
-        sentence_of = numpy.cumsum(starts == 1).tolist()
+        sentence_of = list(itertools.accumulate(token_table(doc).sent_start))
         hits = [(m.rule_id, sentence_of[m.start]) for m in counting]
         keep = catalog.standing(hits)
         for match, (rule_id, sentence), kept in zip(counting, hits, keep, strict=True):
