@@ -109,3 +109,27 @@ def test_ehr_shorthand_tokenizes(nlp):
     assert "f/u" in texts and "w/" in texts and "d/c" in texts
     assert texts[texts.index("10:00") : texts.index("10:00") + 3] == ["10:00", "-", "10:30"]
     assert ["1.5", "hrs"] == texts[texts.index("1.5") : texts.index("1.5") + 2]
+
+
+def test_the_audit_counts_fired_counted_and_discounted_matches_per_rule():
+    from notecheck.audit import audit_rules
+    from notecheck.data import Note
+
+    def note(i, text, label):
+        return Note(f"t-{i}", text, label, "000_x.txt#Q8", "000-Q8", False, "scenario")
+
+    rows = {
+        row.rule_id: row
+        for row in audit_rules(
+            [
+                note(1, "Waited in the lobby with clt for 40 min.", "NON-BILLABLE"),
+                note(2, "Waited w/ clt at the SSA office, 30 min.", "CM-MH"),
+                note(
+                    3, "D: Met clt at home.\nPlan: will wait in the lobby w/ clt at DHS.", "CM-MH"
+                ),
+            ]
+        )
+    }
+    waiting = rows["transport.waiting"]
+    assert (waiting.fires, waiting.active, waiting.discounted) == (3, 2, 1)
+    assert waiting.conflicts == 1 and waiting.accuracy == 0.5
