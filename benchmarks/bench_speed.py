@@ -44,44 +44,36 @@ from notecheck.data import load_notes  # noqa: E402
 from notecheck.engine import Engine  # noqa: E402
 
 
+def _seconds_after_warmup(
+    run: Callable[[list[str]], object], texts: list[str], warmup: list[str]
+) -> float:
+    """``run(warmup)`` untimed, then the seconds ``run(texts)`` takes."""
+    run(warmup)
+    start = time.perf_counter()
+    run(texts)
+    return time.perf_counter() - start
+
+
 def _tokenizer(texts: list[str], warmup: list[str]) -> float:
     nlp = spacy.blank("en")
-    for text in warmup:
-        nlp.make_doc(text)
-    start = time.perf_counter()
-    for text in texts:
-        nlp.make_doc(text)
-    return time.perf_counter() - start
+    return _seconds_after_warmup(lambda batch: [nlp.make_doc(t) for t in batch], texts, warmup)
 
 
 def _pipeline(texts: list[str], warmup: list[str]) -> float:
     engine = Engine()
-    for _ in engine.parse(warmup):
-        pass
-    start = time.perf_counter()
-    for _ in engine.parse(texts):
-        pass
-    return time.perf_counter() - start
+    return _seconds_after_warmup(lambda batch: list(engine.parse(batch)), texts, warmup)
 
 
 def _check_many(texts: list[str], warmup: list[str]) -> float:
     engine = Engine()
-    for _ in engine.check_many(warmup):
-        pass
-    start = time.perf_counter()
-    for _ in engine.check_many(texts):
-        pass
-    return time.perf_counter() - start
+    return _seconds_after_warmup(lambda batch: list(engine.check_many(batch)), texts, warmup)
 
 
 def _check_many_json(texts: list[str], warmup: list[str]) -> float:
     engine = Engine()
-    for result in engine.check_many(warmup):
-        json.dumps(result.to_dict())
-    start = time.perf_counter()
-    for result in engine.check_many(texts):
-        json.dumps(result.to_dict())
-    return time.perf_counter() - start
+    return _seconds_after_warmup(
+        lambda batch: [json.dumps(r.to_dict()) for r in engine.check_many(batch)], texts, warmup
+    )
 
 
 MEASURES: dict[str, Callable[[list[str], list[str]], float]] = {
