@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -346,8 +347,13 @@ def time_split(
     activities: list[Segment],
     note_time: NoteTime,
     billed_minutes: float | None,
+    units: Callable[[float], int] = billable_units,
+    non_billable_label: str = NON_BILLABLE,
 ) -> TimeSplit:
-    """Split the note's minutes (000 Q38) and count the units it supports and puts at risk."""
+    """Split the note's minutes (000 Q38) and count the units it supports and puts at risk.
+
+    ``units`` turns minutes into units (the profile's unit policy; Illinois by default).
+    """
     timed_all = all(a.minutes is not None for a in activities if a.kind != NO_KIND)
     total: float | None
     if note_time.total is not None and note_time.total_mention is not None:
@@ -365,10 +371,10 @@ def time_split(
     else:
         total, source = None, "none"
     if billed_minutes is not None:
-        units_billed: int | None = billable_units(billed_minutes)
+        units_billed: int | None = units(billed_minutes)
         basis = "billed minutes"
     elif total is not None:
-        units_billed, basis = billable_units(total), "note total"
+        units_billed, basis = units(total), "note total"
     else:
         units_billed, basis = None, "none"
 
@@ -380,7 +386,7 @@ def time_split(
 
     billable_minutes: float | None
     unallocated: float | None
-    if label == NON_BILLABLE:
+    if label == non_billable_label:
         billable_minutes, unallocated = 0.0, 0.0
         nb_minutes: float | None = total if total is not None else (nb_stated or None)
         split = "non-billable note"
@@ -416,8 +422,8 @@ def time_split(
             + (f"; {_fmt(unallocated)} minutes are unallocated" if unallocated else "")
             + ". State the time of each activity, or bill only the intervention time (000 Q38)."
         )
-    units_supported = None if billable_minutes is None else billable_units(billable_minutes)
-    if label == NON_BILLABLE:
+    units_supported = None if billable_minutes is None else units(billable_minutes)
+    if label == non_billable_label:
         units_supported = 0
     at_risk = (
         max(units_billed - units_supported, 0)

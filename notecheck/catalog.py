@@ -33,10 +33,10 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from notecheck.labels import LABELS
 from notecheck.lemmas import lemma
 from notecheck.seeds import parse_citation
 
@@ -327,7 +327,7 @@ def _str_list(value: Any, where: str, *, non_empty: bool = True) -> tuple[str, .
     return tuple(value)
 
 
-def _parse_rule(raw: dict[str, Any]) -> Rule:
+def _parse_rule(raw: dict[str, Any], labels: Sequence[str], non_billable: str) -> Rule:
     rule_id = raw.get("id")
     where = f"rule {rule_id!r}"
     _strict(raw, _RULE_KEYS, where)
@@ -341,7 +341,7 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
         raise CatalogError(f"{where}: effect {effect!r} is not one of {EFFECTS}")
     label = raw.get("label")
     if effect in ("billable-cue", "excludes"):
-        if label not in LABELS or label == "NON-BILLABLE":
+        if label not in labels or label == non_billable:
             raise CatalogError(f"{where}: effect {effect!r} needs a billable 'label'")
     elif label is not None:
         raise CatalogError(f"{where}: 'label' only goes with billable-cue or excludes")
@@ -379,7 +379,7 @@ def _parse_rule(raw: dict[str, Any]) -> Rule:
     if applies_to and not decisive:
         raise CatalogError(f"{where}: applies_to goes only with a decisive rule")
     for label in applies_to:
-        if label not in LABELS or label == "NON-BILLABLE":
+        if label not in labels or label == non_billable:
             raise CatalogError(f"{where}: applies_to label {label!r} is not a billable label")
     unless = _str_list(raw.get("unless", []), f"{where}.unless", non_empty=False)
     unless_scope = raw.get("unless_scope", "note")
@@ -455,10 +455,14 @@ def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
     )
 
 
-def read_toml(path: str | Path | None, default_name: str) -> tuple[dict[str, Any], bytes]:
+def read_toml(
+    path: str | Path | Traversable | None, default_name: str
+) -> tuple[dict[str, Any], bytes]:
     """A rules data file (``path``, or the shipped ``default_name``) parsed, with its bytes."""
     if path is None:
         data = resources.files("notecheck.rules").joinpath(default_name).read_bytes()
+    elif isinstance(path, Traversable) and not isinstance(path, Path):
+        data = path.read_bytes()
     else:
         data = Path(path).read_bytes()
     try:
@@ -468,19 +472,30 @@ def read_toml(path: str | Path | None, default_name: str) -> tuple[dict[str, Any
 
 
 def load_catalog(
-    rules_path: str | Path | None = None, context_path: str | Path | None = None
+    rules_path: str | Path | Traversable | None = None, context_path: str | Path | None = None
 ) -> RuleCatalog:
-    """Load and validate a rule profile (default: Illinois Rule 132) and its context rules.
+    """Load and validate a rule catalog (default: Illinois') and its context rules.
+
+    A catalog names its profile (``profile = "il132"``); rule labels must be that profile's.
 
     Raises
     ------
     CatalogError
         On any schema violation, duplicate id or unresolvable citation.
     """
-    raw_rules, rule_bytes = read_toml(rules_path or None, "il132.toml")
+    from notecheck.profiles import DEFAULT_PROFILE, ProfileError, load_profile
+
+    if not rules_path:
+        rules_path = load_profile(DEFAULT_PROFILE).folder.joinpath("rules.toml")
+    raw_rules, rule_bytes = read_toml(rules_path, "rules.toml")
     raw_ctx, ctx_bytes = read_toml(context_path or None, "context.toml")
     _strict(raw_rules, {"profile", "version", "title", "rules"}, "catalog")
-    rules = [_parse_rule(r) for r in raw_rules.get("rules", [])]
+    try:
+        profile = load_profile(str(raw_rules.get("profile", "")))
+    except ProfileError as exc:
+        raise CatalogError(f"catalog: {exc}") from exc
+    labels, non_billable = profile.label_codes, profile.non_billable
+    rules = [_parse_rule(r, labels, non_billable) for r in raw_rules.get("rules", [])]
     seen: set[str] = set()
     for rule in rules:
         if rule.id in seen:

@@ -32,7 +32,7 @@ Policy, in order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from notecheck.labels import LABELS, NON_BILLABLE
@@ -68,15 +68,17 @@ class Decision:
     overridden: bool = False
 
 
-def rules_vote(votes: RuleVotes) -> str | None:
+def rules_vote(
+    votes: RuleVotes, labels: Sequence[str] = LABELS, non_billable: str = NON_BILLABLE
+) -> str | None:
     """The rules' own verdict, or None when they abstain."""
     counts = {label: len(ids) for label, ids in votes.cues.items() if ids}
     if counts:
         best = max(counts.values())
-        leaders = [label for label in LABELS if counts.get(label) == best]
+        leaders = [label for label in labels if counts.get(label) == best]
         return leaders[0] if len(leaders) == 1 else None
     if votes.non_billable or votes.other_services:
-        return NON_BILLABLE
+        return non_billable
     return None
 
 
@@ -89,10 +91,14 @@ def decide(
     override_floor: float = OVERRIDE_FLOOR,
     has_activity: bool = True,
     non_billable_below: float = NON_BILLABLE_BELOW,
+    labels: Sequence[str] = LABELS,
+    non_billable: str = NON_BILLABLE,
 ) -> Decision:
-    """Apply the policy in this module's docstring."""
+    """Apply the policy in this module's docstring to a profile's ``labels``."""
+    NON_BILLABLE = non_billable  # noqa: N806 - the policy reads the same for every profile
+    LABELS = tuple(labels)  # noqa: N806
     model_label = max(LABELS, key=lambda label: (probabilities[label], -LABELS.index(label)))
-    vote = rules_vote(votes)
+    vote = rules_vote(votes, LABELS, NON_BILLABLE)
     excluded = {label for label, ids in votes.rules_out.items() if ids}
     ruled_out = model_label if model_label in excluded else None
     if ruled_out:

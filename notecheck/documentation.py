@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from notecheck.profiles import UnitPolicy
 from notecheck.result import CheckStatus, TimeBreakdown
+from notecheck.seeds import short_citation
 
 PASS: CheckStatus = "pass"
 FAIL: CheckStatus = "fail"
@@ -65,6 +67,11 @@ _RESPONSE_RE = re.compile(
 )
 
 
+def _unit_name(units: UnitPolicy | None) -> str:
+    minutes = 15.0 if units is None else units.unit_minutes
+    return "fifteen-minute" if minutes == 15 else f"{minutes:g}-minute"
+
+
 @dataclass(frozen=True)
 class Check:
     """One documentation check's outcome."""
@@ -84,6 +91,7 @@ def run_checks(
     goal_missing: str | None = None,
     names: tuple[str, ...] = ILLINOIS_CHECKS,
     label: str | None = None,
+    units: UnitPolicy | None = None,
 ) -> list[Check]:
     """The documentation checks in ``names`` for one note.
 
@@ -109,21 +117,32 @@ def run_checks(
             Check(
                 "billable_unit",
                 PASS,
-                f"{time.units_supported} fifteen-minute unit(s) from {time.billable_minutes:g} "
-                "billable minutes.",
+                f"{time.units_supported} {_unit_name(units)} unit(s) from "
+                f"{time.billable_minutes:g} billable minutes.",
             )
         )
     elif time.split == "non-billable note":
         checks.append(
             Check("billable_unit", FAIL, "No billable minutes: the note supports no service.")
         )
+    elif units is None or units.partial == "half-up":
+        checks.append(
+            Check(
+                "billable_unit",
+                FAIL,
+                f"{time.billable_minutes or 0:g} billable minutes is under the "
+                f"{(units.minimum_minutes if units else 7.5):g}-minute half unit "
+                f"({short_citation(units.citations[0]) if units and units.citations else '000 Q38'}).",
+            )
+        )
     else:
         checks.append(
             Check(
                 "billable_unit",
                 FAIL,
-                f"{time.billable_minutes or 0:g} billable minutes is under the 7.5-minute half "
-                "unit (000 Q38).",
+                f"{time.billable_minutes or 0:g} billable minutes is under the "
+                f"{units.minimum_minutes:g}-minute minimum"
+                + (f" ({short_citation(units.citations[0])})." if units.citations else "."),
             )
         )
     checks.append(

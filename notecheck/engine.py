@@ -17,13 +17,14 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from spacy.tokens import Doc
 
 from notecheck.activities import NON_BILLABLE_KIND, overshadowed_cues, segments, time_split
-from notecheck.catalog import RuleCatalog
+from notecheck.catalog import RuleCatalog, load_catalog
 from notecheck.decision import Decision, RuleVotes, decide
 from notecheck.documentation import FAIL, PASS, UNKNOWN, Check, run_checks
-from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE, normalize_label
-from notecheck.model import ModelError, TextModel, load_model, make_rows
+from notecheck.labels import LABELS, normalize_label
+from notecheck.model import ModelError, TextModel, default_model_dir, load_model, make_rows
 from notecheck.nlp import (
     RuleMatch,
+    RuleMatcher,
     build_nlp,
     catalog_of,
     counting_matches,
@@ -33,6 +34,7 @@ from notecheck.nlp import (
     switched_off,
 )
 from notecheck.normalize import fold, unfold_result
+from notecheck.profiles import Profile, load_profile
 from notecheck.result import (
     Activity,
     DocumentationCheck,
@@ -44,7 +46,7 @@ from notecheck.result import (
 )
 from notecheck.sections import SectionRules, doc_text, tagged_sections
 from notecheck.seeds import describe, short_citation
-from notecheck.services import ServiceRules, default_service_rules
+from notecheck.services import ServiceRules, default_service_rules, labels_only
 from notecheck.timeparse import find_times, note_time
 
 MAX_TEXT_CHARS = 20_000
@@ -112,18 +114,25 @@ class NoteInput(NamedTuple):
 
 
 def validate_input(
-    text: Any, billed_code: Any = None, minutes: Any = None, staff_level: Any = None
+    text: Any,
+    billed_code: Any = None,
+    minutes: Any = None,
+    staff_level: Any = None,
+    services: ServiceRules | None = None,
 ) -> NoteInput:
-    """Check one note's inputs; returns them normalized or raises ``InputError``."""
+    """Check one note's inputs; returns them normalized or raises ``InputError``.
+
+    ``services`` is the profile's (default: Illinois): the billed codes and staff levels it knows.
+    """
     clean = _clean_text(text)
-    services = default_service_rules()
+    services = services or default_service_rules()
     code = None
     if billed_code is not None and billed_code != "":
         if not isinstance(billed_code, str):
             raise InputError("unknown_billed_code", "billed_code must be a string")
         try:
             code = normalize_label(billed_code)
-            if code == NON_BILLABLE:
+            if code not in services.billable_labels:
                 # A claim is for a service; a note not billed has no billed code.
                 raise ValueError(code)
         except ValueError:
@@ -279,21 +288,59 @@ class Engine:
         rules_path: str | Path | None = None,
         context_path: str | Path | None = None,
         model: TextModel | None = None,
+        profile: str | Profile | None = None,
     ) -> None:
+        self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        borrows = self.profile.borrowed_model is not None
+        # The pipeline's own rules are the ones the model was trained with; a profile that
+        # borrows another's model matches its own rules on the same Doc afterwards.
         self.nlp = build_nlp(
-            str(rules_path) if rules_path else None, str(context_path) if context_path else None
+            str(rules_path) if rules_path and not borrows else None,
+            str(context_path) if context_path else None,
         )
-        self.catalog = catalog_of(self.nlp)
-        self._modifier_titles = {m.name: m.title for m in self.catalog.context.modifiers}
+        self.model_catalog = catalog_of(self.nlp)
         self.sections = section_rules_of(self.nlp)
-        self.services: ServiceRules = default_service_rules()
+        self._profile_matcher: RuleMatcher | None = None
+        self._label_map: np.ndarray | None = None
+        if borrows:
+            catalog = load_catalog(
+                rules_path or self.profile.folder.joinpath("rules.toml"), context_path
+            )
+            if catalog.profile != self.profile.name:
+                raise ModelError(f"rules for {catalog.profile!r}, not {self.profile.name!r}")
+            self._profile_matcher = RuleMatcher(self.nlp, catalog, self.sections)
+            self._label_map = np.array(
+                [
+                    [
+                        float(self.profile.model_map.get(src) == dst)
+                        for dst in self.profile.label_codes
+                    ]
+                    for src in LABELS
+                ]
+            )
+        elif self.profile.label_codes != LABELS:
+            raise ModelError(f"profile {self.profile.name!r}: a model of its own needs {LABELS}")
+        self.catalog = (
+            self._profile_matcher.catalog if self._profile_matcher else self.model_catalog
+        )
+        self.labels = self.profile.label_codes
+        self._modifier_titles = {m.name: m.title for m in self.catalog.context.modifiers}
+        self.services: ServiceRules = (
+            default_service_rules()
+            if self.profile.services_file
+            else labels_only(self.profile.name, self.profile.billable_labels)
+        )
         # ``model`` lets evaluation run a freshly fitted model through the same engine.
-        self.model: TextModel = model if model is not None else load_model(model_dir)
+        self.model: TextModel = (
+            model
+            if model is not None
+            else load_model(model_dir or default_model_dir(self.profile.model_name))
+        )
         trained_on = self.model.meta.get("ruleset_sha256")
-        if trained_on != self.catalog.sha256:
+        if trained_on != self.model_catalog.sha256:
             raise ModelError(
                 "the model was trained with a different rule catalog "
-                f"({str(trained_on)[:12]} vs {self.catalog.sha256[:12]}); run 'notecheck train'"
+                f"({str(trained_on)[:12]} vs {self.model_catalog.sha256[:12]}); run 'notecheck train'"
             )
         sections_trained = self.model.meta.get("sections_sha256")
         if sections_trained is not None and sections_trained != self.sections.sha256:
@@ -341,15 +388,37 @@ class Engine:
             if model_input == "sections+context"
             else None
         )
-        rows = make_rows(inputs, [rule_tokens(doc, self.catalog) for doc in docs], context)
+        rows = make_rows(inputs, [rule_tokens(doc, self.model_catalog) for doc in docs], context)
         features = self.model.features(rows)
-        probabilities = self.model.predict_proba_features(features)
+        model_probabilities = self.model.predict_proba_features(features)
+        probabilities = model_probabilities
+        if self._profile_matcher is not None and self._label_map is not None:
+            # The borrowed model's labels summed onto this profile's; its rules replace the
+            # model's rules on the Doc from here on (votes, evidence, activities).
+            probabilities = model_probabilities @ self._label_map
+            for doc in docs:
+                self._profile_matcher(doc)
         votes = [rule_votes(doc, self.catalog) for doc in docs]
         decisions = []
         for doc, probs, doc_votes, seen in zip(docs, probabilities, votes, inputs, strict=True):
-            doc.cats = dict(zip(LABELS, map(float, probs), strict=True))  # spaCy's own slot
-            decisions.append(decide(doc.cats, doc_votes, has_activity=bool(seen.strip())))
-        terms = self.model.top_terms_features(features, [d.label for d in decisions])
+            doc.cats = dict(zip(self.labels, map(float, probs), strict=True))  # spaCy's own slot
+            decisions.append(
+                decide(
+                    doc.cats,
+                    doc_votes,
+                    has_activity=bool(seen.strip()),
+                    labels=self.labels,
+                    non_billable=self.profile.non_billable,
+                    override_below=self.profile.override_below,
+                )
+            )
+        terms = self.model.top_terms_features(
+            features,
+            [
+                self._model_label(d.label, row)
+                for d, row in zip(decisions, model_probabilities, strict=True)
+            ],
+        )
         return [
             unfold_result(
                 self._build_result(item, doc, probs, decision, doc_votes, term_list),
@@ -360,6 +429,14 @@ class Engine:
                 items, docs, probabilities, decisions, votes, terms, folds, originals, strict=True
             )
         ]
+
+    def _model_label(self, label: str, model_row: np.ndarray) -> str:
+        """The model's own label behind a profile label (its most probable one that maps to it)."""
+        if self._label_map is None:
+            return label
+        column = self.labels.index(label)
+        sources = [i for i in range(len(LABELS)) if self._label_map[i, column]]
+        return LABELS[max(sources, key=lambda i: model_row[i])]
 
     def _build_result(
         self,
@@ -432,7 +509,14 @@ class Engine:
         mentions = find_times(text)
         stated = note_time(text, mentions)
         activities = segments(doc, self.catalog, mentions, stated.total_mention)
-        time = time_split(decision.label, activities, stated, minutes)
+        time = time_split(
+            decision.label,
+            activities,
+            stated,
+            minutes,
+            units=self.profile.units.units,
+            non_billable_label=self.profile.non_billable,
+        )
         if billed_code and self.services.unclassified(billed_code):
             # A code the engine does not classify (CM-LOCUS) is not judged from the note's
             # words, so neither are its units.
@@ -451,8 +535,13 @@ class Engine:
                 + ", ".join(sorted({r for ids in votes.cues.values() for r in ids}))
                 + ".",
             )
-        elif decision.label == NON_BILLABLE:
-            intervention, detail = FAIL, "No billable intervention is described (000 Q38)."
+        elif decision.label == self.profile.non_billable:
+            units_cited = self.profile.units.citations
+            intervention, detail = (
+                FAIL,
+                "No billable intervention is described"
+                + (f" ({short_citation(units_cited[0])})." if units_cited else "."),
+            )
         else:
             intervention, detail = (
                 UNKNOWN,
@@ -466,13 +555,22 @@ class Engine:
             intervention_detail=detail,
             goal_missing=_goal_missing(votes, self.catalog),
             label=decision.label,
+            names=self.profile.checks,
+            units=self.profile.units,
         )
         staff = _staff_check(self.services, billed_code or decision.label, item.staff_level)
         if staff is not None:
             checks.append(staff)
         hints = list(
             _hints(
-                decision.label, votes, billed_code, activities, time, self.catalog, self.services
+                decision.label,
+                votes,
+                billed_code,
+                activities,
+                time,
+                self.catalog,
+                self.services,
+                self.profile,
             )
         )
         review_reasons = decision.review_reasons
@@ -497,11 +595,11 @@ class Engine:
                     else ""
                 ),
             )
-        if billed_code is not None and billed_code != NON_BILLABLE and time.units_supported == 0:
+        if billed_code is not None and time.units_supported == 0:
             review_reasons = (*review_reasons, f"billed as {billed_code}, but no unit is supported")
         return Result(
             label=decision.label,
-            probabilities={label: float(p) for label, p in zip(LABELS, probs, strict=True)},
+            probabilities={label: float(p) for label, p in zip(self.labels, probs, strict=True)},
             confidence=decision.confidence,
             needs_review=bool(review_reasons),
             review_reasons=tuple(review_reasons),
@@ -524,6 +622,7 @@ class Engine:
                 ],
                 "rules_vote": decision.rules_vote,
             },
+            profile=self.profile.name,
         )
 
     def _sections(self, doc: Doc) -> tuple[Section, ...]:
@@ -553,7 +652,7 @@ class Engine:
         ``staff_level`` (RSA, MHP, QMHP, LPHA) adds the ``staff_qualified`` check: the billed
         service, or the label when nothing is billed, must be one that level may provide.
         """
-        item = validate_input(text, billed_code, minutes, staff_level)
+        item = validate_input(text, billed_code, minutes, staff_level, self.services)
         return self._results([item], batch_size=1)[0]
 
     def check_many(
@@ -593,9 +692,10 @@ class Engine:
                         note.get("billed_code"),
                         note.get("minutes"),
                         note.get("staff_level"),
+                        self.services,
                     )
                 else:
-                    item = validate_input(note)
+                    item = validate_input(note, services=self.services)
             except InputError as exc:
                 out[i] = CheckError(exc.code, exc.message)
                 continue
@@ -750,8 +850,11 @@ def _hints(
     time: TimeBreakdown,
     catalog: RuleCatalog,
     services: ServiceRules,
+    profile: Profile,
 ) -> Iterator[str]:
     unclassified = services.unclassified(billed_code)
+    NON_BILLABLE = profile.non_billable  # noqa: N806
+    unit_source = short_citation(profile.units.citations[0]) if profile.units.citations else ""
     if unclassified:
         pass  # billed as a service the engine does not judge: no advice about the label
     elif label == NON_BILLABLE and votes.decisive:
@@ -764,18 +867,18 @@ def _hints(
     elif label == NON_BILLABLE:
         yield "Describe the intervention done for or with the client, or do not bill this time."
     non_billable = [a for a in activities if a.kind == NON_BILLABLE_KIND]
-    if label in BILLABLE_LABELS and non_billable:
+    if label in profile.billable_labels and non_billable:
         rules = ", ".join(dict.fromkeys(r for a in non_billable for r in a.rule_ids))
         if time.split == "stated" and time.billable_minutes is not None:
             yield (
                 f"Bill only the intervention time: {time.billable_minutes:g} of "
                 f"{time.total_minutes:g} minutes ({time.units_supported} unit(s)); the rest is "
-                f"non-billable activity ({rules}, 000 Q38)."
+                f"non-billable activity ({rules}{', ' + unit_source if unit_source else ''})."
             )
         else:
             yield (
                 "Bill only the intervention time; the flagged non-billable activity "
-                f"({rules}) is not billable time (000 Q38)."
+                f"({rules}) is not billable time{' (' + unit_source + ')' if unit_source else ''}."
             )
     if time.units_at_risk:
         yield (
@@ -797,18 +900,23 @@ def _hints(
         yield f"Billed as {billed_code}, but the note reads as {label}."
 
 
-_default_engine: Engine | None = None
+_default_engines: dict[str, Engine] = {}
 _default_lock = threading.Lock()
 
 
-def default_engine() -> Engine:
-    """The shared engine with the shipped model (built on first use, thread-safe)."""
-    global _default_engine
-    if _default_engine is None:
+def default_engine(profile: str | None = None) -> Engine:
+    """The shared engine of a profile (default: ``$NOTECHECK_PROFILE``, else Illinois).
+
+    Built on first use with the shipped model, one per profile, thread-safe.
+    """
+    name = load_profile(profile).name
+    engine = _default_engines.get(name)
+    if engine is None:
         with _default_lock:
-            if _default_engine is None:
-                _default_engine = Engine()
-    return _default_engine
+            engine = _default_engines.get(name)
+            if engine is None:
+                engine = _default_engines[name] = Engine(profile=name)
+    return engine
 
 
 def check(
@@ -817,15 +925,19 @@ def check(
     billed_code: str | None = None,
     minutes: float | None = None,
     staff_level: str | None = None,
+    profile: str | None = None,
 ) -> Result:
     """Classify one progress note with the shipped model. See ``Engine.check``."""
-    return default_engine().check(
+    return default_engine(profile).check(
         text, billed_code=billed_code, minutes=minutes, staff_level=staff_level
     )
 
 
 def check_many(
-    notes: Iterable[str | Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE
+    notes: Iterable[str | Mapping[str, Any]],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    profile: str | None = None,
 ) -> Iterator[Result | CheckError]:
     """Classify many notes in order, streaming. See ``Engine.check_many``."""
-    return default_engine().check_many(notes, batch_size=batch_size)
+    return default_engine(profile).check_many(notes, batch_size=batch_size)

@@ -50,8 +50,8 @@ WORD_TOKEN_PATTERN = r"(?u)\b[\w/'-]+\b"
 MODEL_DIR_ENV = "NOTECHECK_MODEL_DIR"
 
 
-def default_model_dir() -> Path:
-    """``$NOTECHECK_MODEL_DIR``, else the wheel's copy, else ``models/il132`` of the checkout.
+def default_model_dir(name: str = "il132") -> Path:
+    """``$NOTECHECK_MODEL_DIR``, else the wheel's copy, else ``models/<name>`` of the checkout.
 
     One rule for the CLI, the server and the library: a deployment that points the variable at
     its own model gets that model everywhere, never the shipped one by surprise.
@@ -60,8 +60,8 @@ def default_model_dir() -> Path:
     if override:
         return Path(override)
     package = Path(__file__).resolve().parent
-    bundled = package / "models" / "il132"
-    return bundled if bundled.is_dir() else package.parent / "models" / "il132"
+    bundled = package / "models" / name
+    return bundled if bundled.is_dir() else package.parent / "models" / name
 
 
 def make_rows(

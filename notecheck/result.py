@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from notecheck.labels import LABEL_INFO
+from notecheck.profiles import DEFAULT_PROFILE, load_profile
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -164,11 +164,12 @@ class Result:
     activities: tuple[Activity, ...] = ()
     time: TimeBreakdown | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    profile: str = DEFAULT_PROFILE  # the rule profile whose labels and rules gave this result
 
     @property
     def display_name(self) -> str:
-        """The label's human name."""
-        return LABEL_INFO[self.label].name
+        """The label's human name in its profile."""
+        return load_profile(self.profile).label_info(self.label).name
 
     @property
     def non_billable_flags(self) -> tuple[Evidence, ...]:
@@ -196,6 +197,7 @@ class Result:
             "units": self.units,
             "billed_code": self.billed_code,
             "billed_code_matches": self.billed_code_matches,
+            "profile": self.profile,
             "model_version": self.model_version,
             "ruleset_version": self.ruleset_version,
             **self.extra,

@@ -53,6 +53,7 @@ class ServiceRules:
     staff_citations: tuple[str, ...]
     services: dict[str, Service]
     caps: tuple[Cap, ...]
+    billable_labels: tuple[str, ...] = BILLABLE_LABELS  # the profile's billable labels
 
     @property
     def billed_codes(self) -> tuple[str, ...]:
@@ -60,8 +61,12 @@ class ServiceRules:
 
         NON-BILLABLE is a verdict, not a code anyone bills.
         """
-        extra = [c for c, s in self.services.items() if not s.classified and c not in LABELS]
-        return (*BILLABLE_LABELS, *extra)
+        extra = [
+            c
+            for c, s in self.services.items()
+            if not s.classified and c not in LABELS and c not in self.billable_labels
+        ]
+        return (*self.billable_labels, *extra)
 
     def unclassified(self, code: str | None) -> bool:
         """A billed code the engine accepts but does not judge from the note (CM-LOCUS)."""
@@ -171,3 +176,16 @@ def load_service_rules(path: str | Path | None = None) -> ServiceRules:
 def default_service_rules() -> ServiceRules:
     """The shipped profile's service rules (read once)."""
     return load_service_rules()
+
+
+def labels_only(version: str, billable_labels: tuple[str, ...]) -> ServiceRules:
+    """Service rules for a profile that states no staff levels, caps or extra codes."""
+    return ServiceRules(
+        version=version,
+        levels=(),
+        aliases={},
+        staff_citations=(),
+        services={},
+        caps=(),
+        billable_labels=billable_labels,
+    )

@@ -24,7 +24,7 @@ examples.no_match = ["Called."]
 
 def write_catalog(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "rules.toml"
-    path.write_text('profile = "t"\nversion = "t-1"\ntitle = "t"\n' + body)
+    path.write_text('profile = "il132"\nversion = "t-1"\ntitle = "t"\n' + body)
     return path
 
 
@@ -184,7 +184,7 @@ def test_an_unknown_unless_scope_is_refused(tmp_path):
     from notecheck.catalog import CatalogError, load_catalog
 
     path = tmp_path / "rules.toml"
-    text = (Path(__file__).parent.parent / "notecheck" / "rules" / "il132.toml").read_text()
+    text = (Path(__file__).parent.parent / "notecheck" / "profiles" / "il132" / "rules.toml").read_text()
     path.write_text(text.replace('unless_scope = "sentence"', 'unless_scope = "paragraph"'))
     with pytest.raises(CatalogError, match="unless_scope"):
         load_catalog(path)

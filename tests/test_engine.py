@@ -111,6 +111,7 @@ def test_result_contract_key_order_is_stable(engine):
         "units",
         "billed_code",
         "billed_code_matches",
+        "profile",
         "model_version",
         "ruleset_version",
         "model_terms",

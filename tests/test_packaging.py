@@ -35,7 +35,7 @@ def test_the_wheel_ships_the_model_and_the_rules(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("model.skops", "manifest.json", "meta.json"):
         assert f"notecheck/models/il132/{needed}" in names
-    assert "notecheck/rules/il132.toml" in names
+    assert "notecheck/profiles/il132/rules.toml" in names
     assert "notecheck/web/index.html" in names
 
 
