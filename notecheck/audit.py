@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
 
 from notecheck.data import Note
 from notecheck.labels import NON_BILLABLE
@@ -46,9 +49,13 @@ def _agrees(effect: str, label: str | None, gold: str) -> bool:
     return gold != label  # excludes
 
 
-def audit_rules(notes: Sequence[Note]) -> list[RuleAudit]:
-    """Audit every catalog rule over ``notes``."""
-    nlp = build_nlp()
+def audit_rules(notes: Sequence[Note | Any], rules: Traversable | None = None) -> list[RuleAudit]:
+    """Audit every rule of a catalog (default: Illinois') over labeled ``notes``."""
+    if rules is None:
+        nlp = build_nlp()
+    else:
+        with resources.as_file(rules) as path:
+            nlp = build_nlp(str(path))
     catalog = catalog_of(nlp)
     fires: Counter[str] = Counter()
     actives: Counter[str] = Counter()

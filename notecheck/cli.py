@@ -140,7 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     text = _note_text(args.text)
     if text is None:
         return EXIT_INPUT
-    engine = Engine(args.model_dir)
+    engine = Engine(args.model_dir, profile=args.profile)
     try:
         result = engine.check(
             text, billed_code=args.billed_code, minutes=args.minutes, staff_level=args.staff_level
@@ -159,7 +159,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``notecheck train``."""
     from notecheck.evaluate import format_report, train
+    from notecheck.profiles import load_profile
 
+    profile = load_profile(args.profile)
+    if profile.own_model is None:
+        _err(
+            f"profile {profile.name!r} has no training data of its own: it borrows the "
+            f"{profile.borrowed_model!r} model and its own rules decide where they speak "
+            f"(notecheck/profiles/{profile.name}/profile.toml). Train {profile.borrowed_model!r}."
+        )
+        return EXIT_DATA
     meta = train(args.data_dir, args.model_dir, with_cv=not args.no_cv, progress=_err)
     print(f"wrote model {meta['model_version']}")
     if meta.get("cv_metrics"):
@@ -173,6 +182,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from notecheck.evalset import evaluate_split, format_split_report, load_eval_notes
     from notecheck.evaluate import cross_validate_with_v1, format_report
 
+    if args.profile and args.profile != "il132":
+        return _evaluate_profile(args)
     notes = load_notes(args.data_dir)
     report: dict[str, Any] = {}
     if not args.split_only:
@@ -199,6 +210,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _evaluate_profile(args: argparse.Namespace) -> int:
+    """``notecheck evaluate --profile NAME`` for a profile without a corpus of its own."""
+    from notecheck.profiles.evaluation import evaluate_profile, format_profile_report
+
+    report = evaluate_profile(args.profile, args.data_dir, progress=_err)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(format_profile_report(report))
+    return EXIT_OK
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """Run ``notecheck profiles``: the shipped rule profiles."""
+    from notecheck.profiles import default_profile_name, load_profile, profile_names
+
+    summaries = [load_profile(name).summary() for name in profile_names()]
+    if args.json:
+        json.dump(summaries, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return EXIT_OK
+    chosen = default_profile_name()
+    for item in summaries:
+        mark = "  (default)" if item["name"] == chosen else ""
+        print(f"{item['name']:<11} {item['title']}{mark}")
+        print(f"{'':<11} labels: {', '.join(label['code'] for label in item['labels'])}")
+        print(f"{'':<11} sources: {', '.join(item['sources'])} · model: {item['model']}")
+    return EXIT_OK
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     """Run ``notecheck versions``: the installed run-time dependencies, auditable."""
     from notecheck.model import default_model_dir
@@ -218,8 +260,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_rules(args: argparse.Namespace) -> int:
     """Run ``notecheck rules``."""
     from notecheck.catalog import load_catalog
+    from notecheck.profiles import load_profile
 
-    catalog = load_catalog()
+    catalog = load_catalog(load_profile(args.profile).folder.joinpath("rules.toml"))
     if args.json:
         json.dump(catalog.to_dict(include_disabled=True), sys.stdout, indent=2)
         print()
@@ -238,8 +281,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Run ``notecheck audit``."""
     from notecheck.audit import audit_rules, format_audit
     from notecheck.data import load_notes
+    from notecheck.profiles import load_profile
 
-    rows = audit_rules(load_notes(args.data_dir))
+    profile = load_profile(args.profile)
+    if profile.own_model is None:
+        # No corpus of its own: the profile's rules are audited on its evaluation notes.
+        from notecheck.profiles.evaluation import load_profile_notes
+
+        notes: Any = load_profile_notes(profile, args.data_dir)
+    else:
+        notes = load_notes(args.data_dir)
+    rows = audit_rules(notes, profile.folder.joinpath("rules.toml"))
     if args.json:
         json.dump([row.__dict__ for row in rows], sys.stdout, indent=2)
         print()
@@ -300,6 +352,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_cli(args)
 
 
+def _profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="rule profile: il132 (default, or $NOTECHECK_PROFILE), ok-t1017, ca-sf-tcm, "
+        "ca-la-sapc, csc (see 'notecheck profiles')",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -322,12 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON result contract")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours on a terminal")
     p.add_argument("--model-dir", help="model directory (default: the shipped model)")
+    _profile_argument(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("train", help="cross-validate and write the model to models/")
     p.add_argument("--data-dir", help="training data directory (default: training_data/)")
     p.add_argument("--model-dir", help="output directory (default: models/il132)")
     p.add_argument("--no-cv", action="store_true", help="skip cross-validation")
+    _profile_argument(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -340,7 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     only = p.add_mutually_exclusive_group()
     only.add_argument("--cv-only", action="store_true", help="skip the structured split")
     only.add_argument("--split-only", action="store_true", help="skip cross-validation")
+    _profile_argument(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("profiles", help="list the rule profiles (jurisdictions) notecheck ships")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser(
         "versions", help="installed run-time dependencies as name==version (for pip-audit -r)"
@@ -349,11 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rules", help="list the rule catalog with citations")
     p.add_argument("--json", action="store_true")
+    _profile_argument(p)
     p.set_defaults(func=cmd_rules)
 
     p = sub.add_parser("audit", help="per-rule audit against the labeled corpus")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
+    _profile_argument(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("data", help="training-data tools")
@@ -380,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="score a CSV/JSONL export: every row back, findings, report")
     add_batch_arguments(p)
+    _profile_argument(p)
     p.set_defaults(func=cmd_batch)
 
     from notecheck.batch import add_report_arguments
@@ -393,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``notecheck`` command."""
     from notecheck.errors import ModelError
+    from notecheck.profiles import ProfileError
+    from notecheck.profiles.evaluation import ProfileEvalError
 
     args = build_parser().parse_args(argv)
     try:
@@ -400,6 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelError as exc:
         _err(str(exc))
         return EXIT_MODEL
+    except ProfileError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except ProfileEvalError as exc:
+        _err(str(exc))
+        return EXIT_DATA
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

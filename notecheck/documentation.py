@@ -8,6 +8,7 @@ profile's 15-minute minimum (001 §2) is a different profile.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from notecheck.profiles import UnitPolicy
@@ -29,6 +30,14 @@ ILLINOIS_CHECKS = (
     "intervention_described",
     "ccc_documented",  # only for a CM-CCC note (000 Q88)
 )
+# Where each check comes from, by default Illinois' (a profile's profile.toml overrides them).
+ILLINOIS_SOURCES = {
+    "duration": "000 Q38",
+    "goal_named": "000 Q9, Q15",
+    "start_stop_times": "004 documentation (3)",
+    "client_response": "004 (9)",
+    "ccc_documented": "000 Q88",
+}
 OKLAHOMA_CHECKS = (
     "duration",
     "billable_unit",
@@ -92,15 +101,23 @@ def run_checks(
     names: tuple[str, ...] = ILLINOIS_CHECKS,
     label: str | None = None,
     units: UnitPolicy | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """The documentation checks in ``names`` for one note.
 
     ``intervention`` is pass/fail/unknown; ``goal_missing`` is the reason when the note itself
     says its need has no ITP goal or objective (000 Q15).
     """
+    cited = {**ILLINOIS_SOURCES, **(sources or {})}
+
+    def cite(check: str) -> str:
+        return f" ({cited[check]})" if cited.get(check) else ""
+
     checks = []
     if time.total_minutes is None:
-        checks.append(Check("duration", FAIL, "No service time or duration stated (000 Q38)."))
+        checks.append(
+            Check("duration", FAIL, f"No service time or duration stated{cite('duration')}.")
+        )
     else:
         checks.append(
             Check("duration", PASS, f"{time.total_minutes:g} minutes ({time.total_source}).")
@@ -148,7 +165,7 @@ def run_checks(
     checks.append(
         Check("start_stop_times", PASS, "Start and stop times stated.")
         if has_start_stop
-        else Check("start_stop_times", FAIL, "No start/stop times (004 documentation (3)).")
+        else Check("start_stop_times", FAIL, f"No start/stop times{cite('start_stop_times')}.")
     )
     if goal_missing:
         checks.append(Check("goal_named", FAIL, goal_missing))
@@ -159,7 +176,7 @@ def run_checks(
             Check(
                 "goal_named",
                 FAIL,
-                "No goal or objective from the treatment plan is named (000 Q9, Q15).",
+                f"No goal or objective from the treatment plan is named{cite('goal_named')}.",
             )
         )
     # The pattern searches are most of the cost: only for the checks ``names`` asks for.
@@ -167,7 +184,11 @@ def run_checks(
         checks.append(
             Check("client_response", PASS, "The client's response is recorded.")
             if _RESPONSE_RE.search(text)
-            else Check("client_response", FAIL, "The client's response is not recorded (004 (9)).")
+            else Check(
+                "client_response",
+                FAIL,
+                f"The client's response is not recorded{cite('client_response')}.",
+            )
         )
     checks.append(Check("intervention_described", intervention, intervention_detail))
     if label == "CM-CCC" and "ccc_documented" in names:
@@ -181,7 +202,9 @@ def run_checks(
         ]
         checks.append(
             Check(
-                "ccc_documented", FAIL, f"A CCC note must name {' and '.join(missing)} (000 Q88)."
+                "ccc_documented",
+                FAIL,
+                f"A CCC note must name {' and '.join(missing)}{cite('ccc_documented')}.",
             )
             if missing
             else Check(

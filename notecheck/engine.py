@@ -557,6 +557,7 @@ class Engine:
             label=decision.label,
             names=self.profile.checks,
             units=self.profile.units,
+            sources=self.profile.check_sources,
         )
         staff = _staff_check(self.services, billed_code or decision.label, item.staff_level)
         if staff is not None:

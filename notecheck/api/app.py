@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.model_error = None
         if app.state.engine is None:
             try:
-                app.state.engine = Engine(settings.model_dir)
+                app.state.engine = Engine(settings.model_dir, profile=settings.profile)
             except ModelError as exc:
                 # Stay up so /healthz answers and /readyz says why; /v1 answers 503. The
                 # public reason names what went wrong, not where the files are (the log does).
@@ -213,6 +214,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine_gate = EngineGate()
+    app.state.profile_engines = {}  # engines of other profiles than the default, built on use
+    app.state.profile_lock = threading.Lock()
 
     @app.middleware("http")
     async def request_log(

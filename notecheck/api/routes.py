@@ -23,11 +23,12 @@ from notecheck.api.schemas import (
     ErrorResponse,
     Health,
     LabelOut,
+    ProfileOut,
     RulesResponse,
     is_utf8,
 )
 from notecheck.engine import CheckError, Engine, InputError
-from notecheck.labels import LABEL_INFO, LABELS
+from notecheck.profiles import load_profile, profile_names
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -65,11 +66,37 @@ def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()]
         raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
 
 
-def _engine(request: Request) -> Engine:
-    engine = request.app.state.engine
+def _engine(request: Request, profile: str | None = None) -> Engine:
+    """The engine of ``profile`` (default: the server's), built on first use.
+
+    A profile that borrows the default engine's model shares the loaded model, so a new
+    profile costs its rules, not a second copy of the model.
+    """
+    engine: Engine | None = request.app.state.engine
     if engine is None:
         raise ApiError(503, "model_unavailable", "the model is not loaded; see /readyz")
-    return engine
+    name = profile or request.app.state.settings.profile
+    if name == engine.profile.name:
+        return engine
+    if name not in profile_names():
+        raise ApiError(
+            422, "unknown_profile", f"unknown profile; expected one of {', '.join(profile_names())}"
+        )
+    engines: dict[str, Engine] = request.app.state.profile_engines
+    found = engines.get(name)
+    if found is None:
+        with request.app.state.profile_lock:
+            found = engines.get(name)
+            if found is None:
+                shared = (
+                    engine.model
+                    if load_profile(name).model_name == engine.profile.model_name
+                    else None
+                )
+                found = engines[name] = Engine(
+                    request.app.state.settings.model_dir, profile=name, model=shared
+                )
+    return found
 
 
 def _input_error(exc: InputError | CheckError) -> tuple[int, str, str]:
@@ -114,25 +141,36 @@ def readyz(request: Request) -> Health | JSONResponse:
     )
 
 
+@meta_router.get("/profiles", response_model=list[ProfileOut])
+def profiles() -> list[ProfileOut]:
+    """The rule profiles (jurisdictions): labels, units, sources, model, what each leaves out."""
+    return [ProfileOut.model_validate(load_profile(name).summary()) for name in profile_names()]
+
+
 @meta_router.get("/labels", response_model=list[LabelOut])
-def labels() -> list[LabelOut]:
-    """The five service codes with definitions and seed citations."""
+def labels(request: Request, profile: str | None = None) -> list[LabelOut]:
+    """A profile's service codes (default: Illinois' five) with definitions and citations."""
+    name = profile or request.app.state.settings.profile
+    if name not in profile_names():
+        raise ApiError(
+            422, "unknown_profile", f"unknown profile; expected one of {', '.join(profile_names())}"
+        )
     return [
         LabelOut(code=i.code, name=i.name, definition=i.definition, citation=i.citation)
-        for i in (LABEL_INFO[code] for code in LABELS)
+        for i in load_profile(name).labels
     ]
 
 
 @meta_router.get("/rules", response_model=RulesResponse)
-def rules(request: Request) -> RulesResponse:
-    """The rule catalog in force, with citations."""
-    return RulesResponse.model_validate(_engine(request).catalog.to_dict())
+def rules(request: Request, profile: str | None = None) -> RulesResponse:
+    """A profile's rule catalog (default: the server's), with citations."""
+    return RulesResponse.model_validate(_engine(request, profile).catalog.to_dict())
 
 
 @check_router.post("/check", response_model=CheckResponse)
 def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
     """Classify one note. Runs in the thread pool, so the event loop never blocks."""
-    engine = _engine(request)
+    engine = _engine(request, body.profile)
     request.state.text_length = len(body.text)
     limit = request.app.state.settings.max_text_chars
     if len(body.text) > limit:
@@ -154,7 +192,7 @@ def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
 @check_router.post("/check/batch", response_model=BatchResponse)
 def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
     """Classify up to NOTECHECK_MAX_BATCH notes; results come back in request order."""
-    engine = _engine(request)
+    engine = _engine(request, body.profile)
     settings = request.app.state.settings
     if len(body.notes) > settings.max_batch:
         raise ApiError(413, "batch_too_large", f"at most {settings.max_batch} notes per request")
@@ -189,29 +227,46 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             continue
         valid.append((i, item))
     request.state.text_length = total_chars
-    items = [
-        {
-            "text": it.text,
-            "billed_code": it.billed_code,
-            "minutes": it.minutes,
-            "staff_level": it.staff_level,
-        }
-        for _, it in valid
-    ]
-    outcomes: list[Any] = []
-    lengths = [len(it.text) for _, it in valid]
+    # Items naming another profile than the batch's are checked by that profile's engine.
+    by_engine: dict[str, tuple[Engine, list[tuple[int, CheckRequest]]]] = {}
+    for i, item in valid:
+        try:
+            item_engine = (
+                engine if item.profile in (None, body.profile) else _engine(request, item.profile)
+            )
+        except ApiError as exc:
+            slots[i] = BatchItemError(
+                note_id=item.note_id, index=i, error=ErrorBody(code=exc.code, message=exc.message)
+            ).model_dump()
+            continue
+        by_engine.setdefault(item_engine.profile.name, (item_engine, []))[1].append((i, item))
+    outcome_of: dict[int, Any] = {}
     gate = request.app.state.engine_gate
     # A few notes per turn of the engine lock: a single check waits for one chunk, not for the
     # whole batch (200 long notes used to hold every other check for two minutes).
     with gate.queued(total_chars) as done:
-        for start in range(0, len(items), BATCH_CHUNK):
-            chunk = items[start : start + BATCH_CHUNK]
-            with gate.lock:
-                outcomes += engine.check_many(chunk)
-            done(sum(lengths[start : start + BATCH_CHUNK]))
-            # Python's lock is not fair: without a pause this thread takes it straight back.
-            time.sleep(0.001)
-    for (i, item), outcome in zip(valid, outcomes, strict=True):
+        for group_engine, group in by_engine.values():
+            for start in range(0, len(group), BATCH_CHUNK):
+                chunk = group[start : start + BATCH_CHUNK]
+                items = [
+                    {
+                        "text": it.text,
+                        "billed_code": it.billed_code,
+                        "minutes": it.minutes,
+                        "staff_level": it.staff_level,
+                    }
+                    for _, it in chunk
+                ]
+                with gate.lock:
+                    outcomes = list(group_engine.check_many(items))
+                outcome_of.update(zip((i for i, _ in chunk), outcomes, strict=True))
+                done(sum(len(it.text) for _, it in chunk))
+                # Python's lock is not fair: without a pause this thread takes it back at once.
+                time.sleep(0.001)
+    for i, item in valid:
+        outcome = outcome_of.get(i)
+        if outcome is None:
+            continue  # its profile was refused above
         if isinstance(outcome, CheckError):
             slots[i] = BatchItemError(
                 note_id=item.note_id,
@@ -222,6 +277,7 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             slots[i] = {**outcome.to_dict(), "note_id": item.note_id}
     return {
         "results": slots,
+        "profile": engine.profile.name,
         "model_version": engine.model_version,
         "ruleset_version": engine.ruleset_version,
     }

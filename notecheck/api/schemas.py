@@ -51,6 +51,13 @@ class CheckRequest(BaseModel):
         "staff_qualified check (000 Q61: CM-TLA needs at least an MHP).",
     )
     note_id: StrictStr | None = Field(None, max_length=200, description="Echoed back as given.")
+    profile: StrictStr | None = Field(
+        None,
+        max_length=40,
+        description="Rule profile (GET /v1/profiles): il132 (default, or the server's "
+        "NOTECHECK_PROFILE), ok-t1017, ca-sf-tcm, ca-la-sapc, csc. Labels and billed codes are "
+        "that profile's.",
+    )
 
     @field_validator("note_id")
     @classmethod
@@ -75,6 +82,9 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    profile: StrictStr | None = Field(
+        None, max_length=40, description="Rule profile for every item that names none."
+    )
     notes: list[Any] = Field(
         min_length=1,
         description="Items shaped like CheckRequest; a bad item gets an error entry in its place.",
@@ -124,6 +134,7 @@ class CheckResponse(BaseModel):
     units: int | None
     billed_code: str | None
     billed_code_matches: bool | None
+    profile: str
     model_version: str
     ruleset_version: str
     model_terms: list[ModelTermOut]
@@ -142,6 +153,7 @@ class BatchResponse(BaseModel):
     """Results in request order; a bad note has an error entry in its place."""
 
     results: list[CheckResponse | BatchItemError]
+    profile: str
     model_version: str
     ruleset_version: str
 
@@ -153,6 +165,22 @@ class LabelOut(BaseModel):
     name: str
     definition: str
     citation: str
+
+
+class ProfileOut(BaseModel):
+    """A rule profile: one jurisdiction's rulebook."""
+
+    name: str
+    title: str
+    jurisdiction: str
+    default: bool
+    sources: list[str]
+    labels: list[dict[str, Any]]
+    unit_minutes: float
+    minimum_minutes: float
+    model: str
+    documentation_checks: list[str]
+    not_covered: list[str]
 
 
 class RuleOut(BaseModel):

@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from notecheck.labels import CM_CCC
+from notecheck.profiles import load_profile
 from notecheck.services import default_service_rules
 
 NEAR_CAP_SHARE = 0.9
@@ -164,21 +165,24 @@ def _window(start: int | None, end: int | None) -> str:
 
 
 def find_caps(
-    conn: sqlite3.Connection, clients_years: set[tuple[str, int]]
+    conn: sqlite3.Connection, clients_years: set[tuple[str, int]], profile: str = "il132"
 ) -> list[dict[str, Any]]:
     """Clients nearing or over the annual caps of ``rules/services.toml`` (000 Q46).
 
     A cap counts the hours of every service code under it: CM-TLA 40 h; CM-MH, CM-CCC and
-    CM-LOCUS together 240 h.
+    CM-LOCUS together 240 h. The caps are Illinois': only notes scored under ``il132`` count,
+    and another profile has none (its limits are ``find_limits``').
     """
+    if load_profile(profile).services_file is None:
+        return []
     caps = default_service_rules().caps
     findings = []
     for client_id, year in sorted(clients_years):
         totals = dict(
             conn.execute(
                 "SELECT cap_code, SUM(minutes) FROM notes WHERE client_id = ? AND year = ? "
-                "AND minutes IS NOT NULL GROUP BY cap_code",
-                (client_id, year),
+                "AND minutes IS NOT NULL AND COALESCE(profile, 'il132') = ? GROUP BY cap_code",
+                (client_id, year, profile),
             ).fetchall()
         )
         for cap in caps:
@@ -198,6 +202,111 @@ def find_caps(
                     }
                 )
     return findings
+
+
+def find_limits(
+    conn: sqlite3.Connection, clients_dates: set[tuple[str, str]], profile_name: str
+) -> list[dict[str, Any]]:
+    """A profile's per-client limits over the ledger's notes of that profile.
+
+    - daily and monthly unit limits (004: 16 units a day; 25 or 56 a month by modifier), units
+      counted from each note's billed minutes under the profile's unit policy;
+    - same-day combination (001 §2-3): billable notes of one client and day, each too short for
+      a unit alone, whose minutes together reach the minimum, are reported as one claim.
+    """
+    profile = load_profile(profile_name)
+    limits, units = profile.limits, profile.units
+    if not (limits.daily_units or limits.monthly_units or limits.combine_same_day):
+        return []
+    citation = ", ".join(limits.citations)
+    findings: list[dict[str, Any]] = []
+    months = sorted({(client, day[:7]) for client, day in clients_dates})
+    for client_id, day in sorted(clients_dates):
+        rows = conn.execute(
+            "SELECT note_id, minutes, billable_minutes, predicted_label FROM notes "
+            "WHERE client_id = ? AND service_date = ? AND profile = ?",
+            (client_id, day, profile.name),
+        ).fetchall()
+        if limits.daily_units:
+            total = sum(units.units(m) for _, m, _, _ in rows if m)
+            if total > limits.daily_units:
+                findings.append(
+                    _limit(
+                        "daily_limit_exceeded", client_id, day, total, limits.daily_units,
+                        citation, f"{total} units billed on {day}; the daily limit is "
+                        f"{limits.daily_units}.",
+                    )
+                )  # fmt: skip
+        if limits.combine_same_day:
+            short = [
+                (note_id, b)
+                for note_id, _, b, label in rows
+                if label in profile.billable_labels and b and units.units(b) == 0
+            ]
+            combined = sum(b for _, b in short)
+            if len(short) > 1 and units.units(combined) > 0:
+                names = ", ".join(str(n or "?") for n, _ in short)
+                findings.append(
+                    _limit(
+                        "same_day_combined", client_id, day, units.units(combined), None,
+                        citation, f"{len(short)} contacts on {day} ({names}), each under "
+                        f"{units.minimum_minutes:g} minutes, add up to {combined:g} minutes: "
+                        f"{units.units(combined)} unit(s) as one claim.",
+                    )
+                )  # fmt: skip
+    for client_id, month in months:
+        for modifier, limit in limits.monthly_units.items():
+            minutes = [
+                m
+                for (m,) in conn.execute(
+                    "SELECT minutes FROM notes WHERE client_id = ? AND service_date LIKE ? "
+                    "AND profile = ? AND UPPER(COALESCE(modifier, '')) LIKE ?",
+                    (client_id, f"{month}-%", profile.name, f"%{modifier.upper()}%"),
+                )
+                if m
+            ]
+            total = sum(units.units(m) for m in minutes)
+            if total > limit:
+                findings.append(
+                    _limit(
+                        "monthly_limit_exceeded", client_id, month, total, limit, citation,
+                        f"{total} {modifier} units billed in {month}; the monthly limit is "
+                        f"{limit}.",
+                    )
+                )  # fmt: skip
+    return findings
+
+
+def _limit(
+    kind: str,
+    client_id: str,
+    period: str,
+    units: int,
+    limit: int | None,
+    citation: str,
+    message: str,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "client_id": client_id,
+        "period": period,
+        "units": units,
+        "limit": limit,
+        "citation": citation,
+        "message": message,
+    }
+
+
+def limit_columns(limits: list[dict[str, Any]]) -> dict[str, str]:
+    """``limit_status`` cells by client and period (a day, or a month "yyyy-mm")."""
+    cells: dict[str, str] = {}
+    for finding in limits:
+        key = f"{finding['client_id']}\x1f{finding['period']}"
+        text = f"{finding['kind']}: {finding['units']}" + (
+            f" of {finding['limit']} units" if finding["limit"] else " unit(s)"
+        )
+        cells[key] = "; ".join(filter(None, [cells.get(key), text]))
+    return cells
 
 
 def finding_columns(

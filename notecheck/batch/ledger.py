@@ -13,6 +13,7 @@ from notecheck.batch.findings import find_caps
 from notecheck.batch.prepare import Prepared
 from notecheck.batch.score import Scored
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE
+from notecheck.profiles import DEFAULT_PROFILE, Profile, load_profile
 from notecheck.services import default_service_rules
 
 LEDGER_ENV = "NOTECHECK_LEDGER"
@@ -32,7 +33,7 @@ def default_ledger_path() -> Path:
     return platformdirs.user_data_path("notecheck", appauthor=False) / "ledger.sqlite"
 
 
-LEDGER_VERSION = 2  # PRAGMA user_version; open_ledger migrates older ledgers
+LEDGER_VERSION = 3  # PRAGMA user_version; open_ledger migrates older ledgers
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS notes (
     note_key        TEXT PRIMARY KEY,  -- client + note id, or a hash of the row's identity
@@ -47,7 +48,10 @@ CREATE TABLE IF NOT EXISTS notes (
     billed_code     TEXT,
     predicted_label TEXT,
     cap_code        TEXT,              -- billed code, else the predicted billable label
-    scored_at       TEXT
+    scored_at       TEXT,
+    profile         TEXT,              -- the rule profile that scored it (version 3)
+    modifier        TEXT,              -- the service code modifier from the export (version 3)
+    billable_minutes REAL              -- the note's billable minutes as read (version 3)
 );
 CREATE INDEX IF NOT EXISTS notes_client_year ON notes (client_id, year);
 CREATE INDEX IF NOT EXISTS notes_client_date ON notes (client_id, service_date);
@@ -91,7 +95,20 @@ def open_ledger(path: str | Path) -> sqlite3.Connection:
                 f"ledger {path} was written by a newer notecheck (schema {version}); "
                 "use that version or another --ledger"
             )
+        existed = (
+            version > 0
+            or conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notes'").fetchone()
+        )
         conn.executescript(LEDGER_SCHEMA)
+        if existed and version < 3:
+            # Version 3 records the profile (every earlier row was scored under Illinois), the
+            # export's modifier and the note's billable minutes, for per-profile limits.
+            present = {row[1] for row in conn.execute("PRAGMA table_info(notes)")}
+            for column, kind in (("profile", "TEXT"), ("modifier", "TEXT"),
+                                 ("billable_minutes", "REAL")):  # fmt: skip
+                if column not in present:
+                    conn.execute(f"ALTER TABLE notes ADD COLUMN {column} {kind}")
+            conn.execute("UPDATE notes SET profile = 'il132' WHERE profile IS NULL")
         if version < 2:
             # Version 1 keyed a note by its id alone: the same id at another site replaced it.
             conn.execute(
@@ -127,16 +144,21 @@ def note_key(p: Prepared) -> str:
     return "h:" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def record(conn: sqlite3.Connection, p: Prepared, outcome: Scored) -> None:
+def record(
+    conn: sqlite3.Connection, p: Prepared, outcome: Scored, profile: Profile | None = None
+) -> None:
     """Insert or replace the note's ledger row (idempotent per note key)."""
+    profile = profile or load_profile(DEFAULT_PROFILE)
     label = outcome.label
-    cap_code = p.billed_code or (label if label in BILLABLE_LABELS else None)
+    cap_code = p.billed_code or (label if label in profile.billable_labels else None)
     # Caps count what the export bills, never minutes read out of the note's words ("within
     # 24 hrs" once raised a false 49-hour cap).
     minutes = p.minutes
     f = p.row.fields
     conn.execute(
-        "INSERT OR REPLACE INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO notes (note_key, note_id, client_id, staff_id, service_date, "
+        "year, start_min, end_min, minutes, billed_code, predicted_label, cap_code, scored_at, "
+        "profile, modifier, billable_minutes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             note_key(p),
             str_or_none(f.get("note_id")),
@@ -151,6 +173,9 @@ def record(conn: sqlite3.Connection, p: Prepared, outcome: Scored) -> None:
             label,
             cap_code,
             datetime.now().isoformat(timespec="seconds"),
+            profile.name,
+            str_or_none(f.get("modifier")),
+            outcome.billable_minutes,
         ),
     )
 

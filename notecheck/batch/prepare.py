@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from notecheck.batch.reading import Row
+from notecheck.services import ServiceRules
 
 
 class FieldError(ValueError):
@@ -93,8 +94,8 @@ class Prepared:
     error: str | None = None
 
 
-def prepare(row: Row) -> Prepared:
-    """Validate one row's fields (never raises)."""
+def prepare(row: Row, services: ServiceRules | None = None) -> Prepared:
+    """Validate one row's fields (never raises); ``services`` is the profile's (billed codes)."""
     if row.error:
         return Prepared(row, error=row.error)
     from notecheck.engine import InputError, validate_input
@@ -111,6 +112,7 @@ def prepare(row: Row) -> Prepared:
             f.get("billed_code"),
             parse_minutes(f.get("minutes")),
             f.get("staff_level"),
+            services,
         )
     except InputError as exc:
         return Prepared(row, error=f"{exc.code}: {exc.message}")

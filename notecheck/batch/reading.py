@@ -30,6 +30,7 @@ FIELDS = (
     "minutes",
     "billed_code",
     "staff_level",
+    "modifier",
     "text",
 )
 IDENTITY_FIELDS = FIELDS[:6]  # note_id … end_time: echoed back so rows can be matched up
@@ -51,6 +52,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "billed_code": ("billed code", "service code", "billing code", "procedure code", "code",
                     "service"),
     "staff_level": ("staff level", "credential", "staff credential", "level"),
+    "modifier": ("modifier", "service modifier", "procedure modifier", "mod", "modifiers"),
     "text": ("text", "note", "note text", "progress note", "narrative", "note body", "body",
              "documentation"),
 }  # fmt: skip

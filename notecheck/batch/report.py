@@ -36,6 +36,8 @@ class Summary:
     review: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
     staff_reasons: dict[str, Counter[str]] = field(default_factory=dict)
     windows_1252: int = 0  # rows whose bytes were read as Windows-1252, not UTF-8
+    labels: tuple[str, ...] = LABELS  # the profile's labels, in order
+    non_billable: str = NON_BILLABLE
 
     def add(self, p: Prepared, outcome: Outcome) -> None:
         """Count one row."""
@@ -90,12 +92,14 @@ class Summary:
                 "notes": c["notes"],
                 "errors": c["errors"],
                 "mismatches": c["mismatches"],
-                "non_billable": c[NON_BILLABLE],
-                "share_non_billable": round(c[NON_BILLABLE] / max(c["notes"] - c["errors"], 1), 4),
+                "non_billable": c[self.non_billable],
+                "share_non_billable": round(
+                    c[self.non_billable] / max(c["notes"] - c["errors"], 1), 4
+                ),
                 "units_supported": c["units_supported"],
                 "units_at_risk": c["units_at_risk"],
                 "time_split_unknown": c["split_unknown"],
-                **{label: c[label] for label in LABELS},
+                **{label: c[label] for label in self.labels},
             }
             for sid, c in sorted(self.staff.items())
         }
@@ -116,7 +120,7 @@ class Summary:
             "errors_by_reason": dict(self.errors_by_reason),
             "rows_read_as_windows_1252": self.windows_1252,
             "needs_review": self.needs_review,
-            "by_label": {label: self.by_label[label] for label in LABELS},
+            "by_label": {label: self.by_label[label] for label in self.labels},
             "staff": staff,
             "units_at_risk": sum(c["units_at_risk"] for c in self.staff.values()),
             "top_rules": self.rules.most_common(15),
@@ -176,8 +180,12 @@ def render_report(summary: dict[str, Any]) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     from notecheck.catalog import load_catalog
+    from notecheck.profiles import load_profile
 
-    titles = {rule.id: rule.title for rule in load_catalog().rules}
+    profile = load_profile(summary.get("profile") or "il132")
+    titles = {
+        rule.id: rule.title for rule in load_catalog(profile.folder.joinpath("rules.toml")).rules
+    }
     env = Environment(
         loader=PackageLoader("notecheck.batch", "templates"),
         autoescape=select_autoescape(default=True),
@@ -187,7 +195,12 @@ def render_report(summary: dict[str, Any]) -> str:
     trend = summary.get("trend") or []
     return env.get_template("report.html.j2").render(
         summary=summary,
-        caps_title=caps_title(),
+        caps_title=caps_title() if profile.services_file else None,
+        profile=profile,
+        limit_rows=[
+            [c["kind"], c["client_id"], c["period"], c["units"], c["limit"], c["citation"]]
+            for c in summary.get("limits", [])
+        ],
         max_items=MAX_REPORTED_ITEMS,
         staff_rows=_staff_rows(summary, titles),
         mismatch_rows=[

@@ -19,9 +19,11 @@ from typing import Any, TextIO
 
 from notecheck.batch.findings import (
     find_caps,
+    find_limits,
     find_overlaps,
     find_repeated_claims,
     finding_columns,
+    limit_columns,
 )
 from notecheck.batch.ledger import (
     LEDGER_ENV,
@@ -44,18 +46,22 @@ from notecheck.batch.reading import (
 )
 from notecheck.batch.report import Summary, render_report
 from notecheck.batch.score import DEFAULT_CHUNK, Failed, Outcome, Scored, score_stream
+from notecheck.profiles import load_profile
+from notecheck.services import default_service_rules, labels_only
 
 OUTPUT_COLUMNS = (
     "row",
     *IDENTITY_FIELDS,
     "billed_code",
     "staff_level",
+    "modifier",
     "status",
     "error",
     "duplicate_of",
     "same_claim_as",
     "overlaps_with",
     "cap_status",
+    "limit_status",
     "label",
     "confidence",
     "needs_review",
@@ -225,6 +231,12 @@ class Writer:
                     c["kind"], c["client_id"], c["year"], None, None, c["message"], c["citation"],
                 )]
             )  # fmt: skip
+        for c in findings["limits"]:
+            sheet.append(
+                [neutralise(v) for v in (
+                    c["kind"], c["client_id"], c["period"], None, None, c["message"], c["citation"],
+                )]
+            )  # fmt: skip
         self.book.save(self.handle)
 
 
@@ -238,16 +250,22 @@ class RowSpool:
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # mode 0600, unlinked
 
-    def add(self, row: dict[str, Any], key: str | None, client_year: str | None) -> None:
-        """Keep ``row`` with its ledger key and client-year, to attach findings later."""
-        self._file.write(json.dumps([key, client_year, row], ensure_ascii=False) + "\n")
+    def add(
+        self,
+        row: dict[str, Any],
+        key: str | None,
+        client_year: str | None,
+        client_day: str | None = None,
+    ) -> None:
+        """Keep ``row`` with its ledger key, client-year and client-day, for findings later."""
+        self._file.write(json.dumps([key, client_year, client_day, row], ensure_ascii=False) + "\n")
 
-    def rows(self) -> Iterator[tuple[str | None, str | None, dict[str, Any]]]:
+    def rows(self) -> Iterator[tuple[str | None, str | None, str | None, dict[str, Any]]]:
         """The kept rows, in order."""
         self._file.seek(0)
         for line in self._file:
-            key, client_year, row = json.loads(line)
-            yield key, client_year, row
+            key, client_year, client_day, row = json.loads(line)
+            yield key, client_year, client_day, row
 
     def close(self) -> None:
         """Delete the spool."""
@@ -268,8 +286,15 @@ def run_batch(
     model_dir: str | None = None,
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    profile: str | None = None,
 ) -> dict[str, Any]:
-    """Score every row of ``input_path`` into ``output``; returns the summary dict."""
+    """Score every row of ``input_path`` into ``output`` under ``profile``; returns the summary."""
+    chosen = load_profile(profile)
+    services = (
+        default_service_rules()
+        if chosen.services_file
+        else labels_only(chosen.name, chosen.billable_labels)
+    )
     path = Path(input_path)
     fmt = fmt or detect_format(path)
     rows = read_rows(
@@ -288,17 +313,22 @@ def run_batch(
     key_rows: dict[str, int] = {}  # this run's ledger keys -> their row numbers
     first_row_of: dict[str, int] = {}  # note id -> the row that first carried it
     duplicates = 0
-    summary = Summary()
+    summary = Summary(labels=chosen.label_codes, non_billable=chosen.non_billable)
     conn = open_ledger(ledger) if ledger else open_ledger(":memory:")
     run_keys: set[str] = set()
     last_day: date | None = None
     trend: list[dict[str, Any]] = []
     clients_years: set[tuple[str, int]] = set()
+    clients_days: set[tuple[str, str]] = set()
     model_version = ruleset_version = None
     try:
         for done, (p, outcome) in enumerate(
             score_stream(
-                (prepare(r) for r in rows), jobs=jobs, chunk_size=chunk_size, model_dir=model_dir
+                (prepare(r, services) for r in rows),
+                jobs=jobs,
+                chunk_size=chunk_size,
+                model_dir=model_dir,
+                profile=chosen.name,
             ),
             1,
         ):
@@ -308,10 +338,10 @@ def run_batch(
                 duplicate_of = None
             duplicates += duplicate_of is not None
             summary.add(p, outcome)
-            key = client_year = None
+            key = client_year = client_day = None
             if isinstance(outcome, Scored):
                 model_version = outcome.model_version
-                record(conn, p, outcome)
+                record(conn, p, outcome, chosen)
                 key = note_key(p)
                 run_keys.add(key)
                 key_rows.setdefault(key, p.row.number)
@@ -320,8 +350,10 @@ def run_batch(
                 client = str_or_none(p.row.fields.get("client_id"))
                 if client and p.service_date:
                     clients_years.add((client, p.service_date.year))
+                    clients_days.add((client, p.service_date.isoformat()))
                     client_year = f"{client}\x1f{p.service_date.year}"
-            spool.add(output_row(p, outcome, duplicate_of), key, client_year)
+                    client_day = f"{client}\x1f{p.service_date.isoformat()}"
+            spool.add(output_row(p, outcome, duplicate_of), key, client_year, client_day)
             if done % DEFAULT_CHUNK == 0:
                 conn.commit()  # a killed run keeps what it scored; a re-run replaces, not adds
             if progress:
@@ -329,7 +361,8 @@ def run_batch(
         conn.commit()
         findings = {
             "overlaps": find_overlaps(conn, run_keys),
-            "caps": find_caps(conn, clients_years),
+            "caps": find_caps(conn, clients_years, chosen.name),
+            "limits": find_limits(conn, clients_days, chosen.name),
         }
         by_key, by_client_year = finding_columns(findings, key_rows)
         repeated = find_repeated_claims(conn, run_keys)
@@ -338,9 +371,24 @@ def run_batch(
             trend = week_trend(
                 conn, (last_day - timedelta(weeks=12)).isoformat(), last_day.isoformat()
             )
-        for key, client_year, row in spool.rows():
+        by_client_period = limit_columns(findings["limits"])
+        for key, client_year, client_day, row in spool.rows():
             row.update(by_key.get(key or "", {}))
             row["cap_status"] = by_client_year.get(client_year or "")
+            row["limit_status"] = (
+                "; ".join(
+                    filter(
+                        None,
+                        (
+                            by_client_period.get(client_day),
+                            by_client_period.get(client_day[:-3]),  # the month
+                        ),
+                    )
+                )
+                or None
+                if client_day
+                else None
+            )
             row["same_claim_as"] = ", ".join(repeated.get(key or "", [])) or None
             writer.write(row)
         writer.finish(findings)
@@ -353,9 +401,10 @@ def run_batch(
         progress.update(summary.rows, final=True)
     from notecheck.catalog import load_catalog
 
-    ruleset_version = load_catalog().version
+    ruleset_version = load_catalog(chosen.folder.joinpath("rules.toml")).version
     meta = {
         "input": path.name,
+        "profile": chosen.name,
         "model_version": model_version,
         "ruleset_version": ruleset_version,
         "ledger": str(ledger) if ledger else None,
@@ -486,6 +535,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             ledger=ledger,
             model_dir=args.model_dir,
+            profile=getattr(args, "profile", None),
             progress=progress,
         )
     except ValueError as exc:

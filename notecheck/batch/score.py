@@ -24,17 +24,17 @@ DEFAULT_CHUNK = 256
 
 
 _worker_engine: Engine | None = None
-_worker_model_dir: str | None = None
+_worker_setup: tuple[str | None, str | None] | None = None
 
 
-def _init_worker(model_dir: str | None) -> None:
-    """Load the engine once per process (reused across runs with the same model)."""
-    global _worker_engine, _worker_model_dir
-    if _worker_engine is None or _worker_model_dir != model_dir:
+def _init_worker(model_dir: str | None, profile: str | None = None) -> None:
+    """Load the engine once per process (reused across runs with the same model and profile)."""
+    global _worker_engine, _worker_setup
+    if _worker_engine is None or _worker_setup != (model_dir, profile):
         from notecheck.engine import Engine
 
-        _worker_engine = Engine(model_dir)
-        _worker_model_dir = model_dir
+        _worker_engine = Engine(model_dir, profile=profile)
+        _worker_setup = (model_dir, profile)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -45,10 +45,10 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _init_pool_worker(model_dir: str | None, parent: int) -> None:
+def _init_pool_worker(model_dir: str | None, parent: int, profile: str | None = None) -> None:
     """A worker process: the engine, plus a watchdog so a killed batch leaves no orphans."""
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    _init_worker(model_dir)
+    _init_worker(model_dir, profile)
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,9 @@ def score_stream(
     jobs: int = 1,
     chunk_size: int = DEFAULT_CHUNK,
     model_dir: str | None = None,
+    profile: str | None = None,
 ) -> Iterator[tuple[Prepared, Outcome]]:
-    """Score prepared rows in order, yielding ``(prepared, outcome)``.
+    """Score prepared rows in order with ``profile``'s engine, yielding ``(prepared, outcome)``.
 
     A row that failed to prepare comes back as ``Failed`` with its reason.
     """
@@ -177,13 +178,13 @@ def score_stream(
             yield (p, Failed(p.error)) if p.error is not None else (p, next(it))
 
     if jobs <= 1:
-        _init_worker(model_dir)
+        _init_worker(model_dir, profile)
         for chunk in chunks():
             yield from merge(chunk, _score_chunk(payload(chunk)))
         return
     # A bounded window of chunks in flight keeps memory flat for any input size.
     with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_pool_worker, initargs=(model_dir, os.getpid())
+        max_workers=jobs, initializer=_init_pool_worker, initargs=(model_dir, os.getpid(), profile)
     ) as pool:
         window: deque[tuple[list[Prepared], Future[list[Outcome]]]] = deque()
         for chunk in chunks():

@@ -100,6 +100,7 @@ class Profile:
     non_billable: str
     units: UnitPolicy
     checks: tuple[str, ...]
+    check_sources: Mapping[str, str]  # documentation check -> the passage it rests on
     own_model: str | None
     borrowed_model: str | None
     model_map: Mapping[str, str]
@@ -257,6 +258,7 @@ def parse_profile(raw: Mapping[str, Any], folder: Traversable) -> Profile:
         non_billable=non_billable,
         units=units,
         checks=tuple(_need(raw, "documentation", dict, where).get("checks", [])),
+        check_sources=dict(raw["documentation"].get("sources", {})),
         own_model=own,
         borrowed_model=borrowed,
         model_map=model_map,

@@ -143,9 +143,25 @@ function render(text, data) {
     el("tr", {}, el("td", {}, d.check.replaceAll("_", " ")), el("td", { class: d.status }, d.status), el("td", {}, d.detail))
   );
   $("doc-checks").tBodies[0].replaceChildren(...rows);
-  $("versions").textContent = `model ${data.model_version} · rules ${data.ruleset_version}`;
+  $("versions").textContent = `profile ${data.profile} · model ${data.model_version} · rules ${data.ruleset_version}`;
   $("result").hidden = false;
 }
+
+// The billed codes and staff levels offered follow the chosen profile (its options carry them).
+const profileSelect = $("profile");
+function showProfileChoices() {
+  const chosen = profileSelect.selectedOptions[0];
+  const codes = (chosen.dataset.codes || "").split(" ").filter(Boolean);
+  $("billed-code").replaceChildren(
+    el("option", { value: "" }, "— not given —"),
+    ...codes.map((code) => el("option", {}, code))
+  );
+  const staff = $("staff-level");
+  staff.disabled = chosen.dataset.staff !== "yes";
+  if (staff.disabled) staff.value = "";
+}
+profileSelect.addEventListener("change", showProfileChoices);
+showProfileChoices();
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -155,7 +171,7 @@ form.addEventListener("submit", async (event) => {
     $("note").focus();
     return;
   }
-  const body = { text };
+  const body = { text, profile: profileSelect.value };
   const code = $("billed-code").value;
   if (code) body.billed_code = code;
   const level = $("staff-level").value;
