@@ -15,8 +15,9 @@ than guess.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -349,10 +350,17 @@ def time_split(
     billed_minutes: float | None,
     units: Callable[[float], int] = billable_units,
     non_billable_label: str = NON_BILLABLE,
+    per_contact: bool = False,
+    clocks: Sequence[tuple[int, int] | None] = (),
 ) -> TimeSplit:
     """Split the note's minutes (000 Q38) and count the units it supports and puts at risk.
 
     ``units`` turns minutes into units (the profile's unit policy; Illinois by default).
+    ``per_contact``: separate contacts are counted each on its own, as Illinois claims are
+    (000 Q54: three 5-minute contacts are not one unit). Contacts are separate when every
+    billable activity states a clock range (``clocks``, per activity), the ranges leave gaps
+    between them, and together they are all the billable minutes; parts of one sitting, or
+    minutes without clock times, are counted together.
     """
     timed_all = all(a.minutes is not None for a in activities if a.kind != NO_KIND)
     total: float | None
@@ -423,6 +431,22 @@ def time_split(
             + ". State the time of each activity, or bill only the intervention time (000 Q38)."
         )
     units_supported = None if billable_minutes is None else units(billable_minutes)
+    if per_contact and billable_minutes is not None and len(billable) > 1 and clocks:
+        ranges = sorted(
+            (clock, a.minutes)
+            for a, clock in zip(activities, clocks, strict=True)
+            if a.kind not in (NON_BILLABLE_KIND, NO_KIND) and clock is not None
+        )
+        separate = len(ranges) == len(billable) and all(
+            later[0][0] > earlier[0][1] for earlier, later in itertools.pairwise(ranges)
+        )
+        stated_minutes = [m for _, m in ranges if m is not None]
+        if (
+            separate
+            and len(stated_minutes) == len(ranges)
+            and abs(sum(stated_minutes) - billable_minutes) < 0.01
+        ):
+            units_supported = sum(units(m) for m in stated_minutes)
     if label == non_billable_label:
         units_supported = 0
     at_risk = (

@@ -410,6 +410,7 @@ class Engine:
                     labels=self.labels,
                     non_billable=self.profile.non_billable,
                     override_below=self.profile.override_below,
+                    override_floor=self.profile.override_floor,
                 )
             )
         terms = self.model.top_terms_features(
@@ -437,6 +438,37 @@ class Engine:
         column = self.labels.index(label)
         sources = [i for i in range(len(LABELS)) if self._label_map[i, column]]
         return LABELS[max(sources, key=lambda i: model_row[i])]
+
+    def _below_minimum(
+        self, decision: Decision, time: TimeBreakdown, probs: np.ndarray
+    ) -> Decision:
+        """A profile where time under the minimum is not billable (001 §2) relabels a short note.
+
+        The time split is kept: its billable minutes are what a same-day combination adds up.
+        """
+        units = self.profile.units
+        short = (
+            units.below_minimum_not_billable
+            and decision.label in self.profile.billable_labels
+            and time.billable_minutes is not None
+            and 0 < time.billable_minutes < units.minimum_minutes
+        )
+        if not short:
+            return decision
+        cited = f" ({short_citation(units.citations[0])})" if units.citations else ""
+        return replace(
+            decision,
+            label=self.profile.non_billable,
+            confidence=float(probs[self.labels.index(self.profile.non_billable)]),
+            needs_review=True,
+            review_reasons=(
+                *decision.review_reasons,
+                f"{time.billable_minutes:g} billable minutes of {decision.label} is under the "
+                f"{units.minimum_minutes:g}-minute minimum{cited}: billable only combined with "
+                "the client's other significant contacts that day",
+            ),
+            overridden=True,
+        )
 
     def _build_result(
         self,
@@ -516,7 +548,10 @@ class Engine:
             minutes,
             units=self.profile.units.units,
             non_billable_label=self.profile.non_billable,
+            per_contact=self.profile.units.per_contact,
+            clocks=_activity_clocks(activities, mentions) if self.profile.units.per_contact else (),
         )
+        decision = self._below_minimum(decision, time, probs)
         if billed_code and self.services.unclassified(billed_code):
             # A code the engine does not classify (CM-LOCUS) is not judged from the note's
             # words, so neither are its units.
@@ -751,6 +786,17 @@ def _evidence_sentence(
         "context": "context for other rules",
     }[rule.effect]
     return f"{where} → {meaning}: {rule.title}, {first}"
+
+
+def _activity_clocks(
+    activities: list[Activity], mentions: list[Any]
+) -> list[tuple[int, int] | None]:
+    """Each activity's clock range (the first one stated inside it), or None."""
+    ranged = [m for m in mentions if m.clock is not None]
+    return [
+        next((m.clock for m in ranged if a.start <= m.start and m.end <= a.end), None)
+        for a in activities
+    ]
 
 
 def _staff_check(services: ServiceRules, code: str, level: str | None) -> Check | None:

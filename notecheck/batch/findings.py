@@ -238,11 +238,9 @@ def find_limits(
                     )
                 )  # fmt: skip
         if limits.combine_same_day:
-            short = [
-                (note_id, b)
-                for note_id, _, b, label in rows
-                if label in profile.billable_labels and b and units.units(b) == 0
-            ]
+            # A short note keeps its billable minutes though it is not billable alone; any
+            # other non-billable note has none.
+            short = [(note_id, b) for note_id, _, b, _ in rows if b and units.units(b) == 0]
             combined = sum(b for _, b in short)
             if len(short) > 1 and units.units(combined) > 0:
                 names = ", ".join(str(n or "?") for n, _ in short)

@@ -65,6 +65,11 @@ class UnitPolicy:
     minimum_minutes: float
     partial: str  # "half-up" | "drop" | "up" (any remainder is a unit)
     citations: tuple[str, ...] = ()
+    # True where the seed says time under the minimum is not billable at all (001 §2): a note
+    # whose billable minutes fall short is then NON-BILLABLE, not a billable note of no units.
+    below_minimum_not_billable: bool = False
+    # 000 Q54: each contact is a unit on its own (short contacts are never bundled).
+    per_contact: bool = False
 
     def units(self, minutes: float) -> int:
         """Whole units ``minutes`` supports under this policy."""
@@ -105,6 +110,7 @@ class Profile:
     borrowed_model: str | None
     model_map: Mapping[str, str]
     override_below: float
+    override_floor: float
     limits: ClaimLimits
     services_file: str | None
     not_covered: tuple[str, ...]
@@ -232,6 +238,8 @@ def parse_profile(raw: Mapping[str, Any], folder: Traversable) -> Profile:
         minimum_minutes=float(units_raw.get("minimum_minutes", 0)),
         partial=partial,
         citations=_citations(units_raw.get("citations", []), f"{where} units"),
+        below_minimum_not_billable=units_raw.get("below_minimum") == "non-billable",
+        per_contact=bool(units_raw.get("per_contact", False)),
     )
     model = _need(raw, "model", dict, where)
     own, borrowed = model.get("own"), model.get("borrow")
@@ -263,6 +271,7 @@ def parse_profile(raw: Mapping[str, Any], folder: Traversable) -> Profile:
         borrowed_model=borrowed,
         model_map=model_map,
         override_below=float(raw.get("decision", {}).get("override_below", 0.5)),
+        override_floor=float(raw.get("decision", {}).get("override_floor", 0.15)),
         limits=limits,
         services_file=claims.get("services"),
         not_covered=tuple(raw.get("not_covered", [])),

@@ -1,8 +1,14 @@
-"""Evaluation of a profile on its own evaluation set (``training_data/profiles/<name>/eval.jsonl``).
+"""Evaluation of a profile on notes written from its own seed (``training_data/profiles/<name>/``).
 
-The other profiles have no training corpus, so there is nothing to cross-validate: each is
-measured on notes written from its own seed that no part of it was fitted to. Beside the
-engine, three readings of the same notes show where the accuracy comes from:
+The other profiles have no training corpus, so there is nothing to cross-validate. Each has two
+sets, both from its seed, both in writers' own words:
+
+- ``eval.jsonl``, written together with the profile's rules: the rules' authors tried their
+  patterns on it, so it is an optimistic reading;
+- ``heldout.jsonl``, written by someone who never saw the rules or the first set: the honest
+  estimate, and the one the README quotes.
+
+Beside the engine, three readings of the same notes show where the accuracy comes from:
 
 - ``rules only``: the profile's rules vote (a billable cue wins; non-billable hits alone vote
   non-billable); a note no rule speaks to counts as billable, the commonest outcome;
@@ -50,12 +56,20 @@ class ProfileNote:
     minutes: float | None
 
 
-def eval_path(profile: str, data_dir: str | Path | None = None) -> Path:
-    """Where a profile's evaluation set lives."""
-    return Path(data_dir or default_data_dir()) / "profiles" / profile / "eval.jsonl"
+SPLITS = {
+    "heldout": "held out (never seen by the rules' authors)",
+    "eval": "written with the rules",
+}
 
 
-def load_profile_notes(profile: Profile, data_dir: str | Path | None = None) -> list[ProfileNote]:
+def eval_path(profile: str, data_dir: str | Path | None = None, split: str = "eval") -> Path:
+    """Where a profile's evaluation set ``split`` ("eval" or "heldout") lives."""
+    return Path(data_dir or default_data_dir()) / "profiles" / profile / f"{split}.jsonl"
+
+
+def load_profile_notes(
+    profile: Profile, data_dir: str | Path | None = None, split: str = "eval"
+) -> list[ProfileNote]:
     """The profile's evaluation notes, validated.
 
     Raises
@@ -64,9 +78,9 @@ def load_profile_notes(profile: Profile, data_dir: str | Path | None = None) -> 
         For a missing file, a bad record, a label outside the profile, a citation to another
         seed, a duplicate id or a note that states its own verdict.
     """
-    path = eval_path(profile.name, data_dir)
+    path = eval_path(profile.name, data_dir, split)
     if not path.is_file():
-        raise ProfileEvalError(f"{path}: no evaluation set for profile {profile.name!r}")
+        raise ProfileEvalError(f"{path}: no {split} set for profile {profile.name!r}")
     notes: list[ProfileNote] = []
     seen: set[str] = set()
     for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
@@ -135,15 +149,35 @@ def evaluate_profile(
     data_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Score the profile's engine, and the three readings above, on its evaluation set."""
-    from notecheck.engine import Engine, rule_votes
-    from notecheck.result import Result
+    """Score the profile on each of its evaluation sets that exists (held out first)."""
+    from notecheck.engine import Engine
 
     profile = load_profile(name)
-    notes = load_profile_notes(profile, data_dir)
-    if progress:
-        progress(f"{name}: checking {len(notes)} evaluation notes")
     engine = Engine(profile=profile)
+    illinois = (
+        Engine(profile=profile.borrowed_model, model=engine.model)
+        if profile.borrowed_model
+        else None
+    )
+    splits = {}
+    for split in SPLITS:
+        if eval_path(name, data_dir, split).is_file():
+            notes = load_profile_notes(profile, data_dir, split)
+            if progress:
+                progress(f"{name}: checking {len(notes)} {split} notes")
+            splits[split] = _evaluate_split(profile, engine, illinois, notes)
+    if not splits:
+        raise ProfileEvalError(f"profile {name!r} has no evaluation set")
+    return {"profile": name, "splits": splits}
+
+
+def _evaluate_split(
+    profile: Profile, engine: Any, illinois: Any, notes: list[ProfileNote]
+) -> dict[str, Any]:
+    from notecheck.engine import rule_votes
+    from notecheck.result import Result
+
+    name = profile.name
     texts = [n.text for n in notes]
     results = [r for r in engine.check_many(texts) if isinstance(r, Result)]
     gold = [n.label for n in notes]
@@ -164,7 +198,6 @@ def evaluate_profile(
         # A borrowing profile's probabilities are the borrowed model's, summed onto its labels.
         borrowed = [max(r.probabilities, key=r.probabilities.__getitem__) for r in results]
         report["borrowed_model_only"] = label_metrics(profile, gold, borrowed)
-        illinois = Engine(profile=profile.borrowed_model)
         mapped = [
             profile.model_map[r.label] for r in illinois.check_many(texts) if isinstance(r, Result)
         ]
@@ -187,9 +220,15 @@ def _profile_docs(engine: Any, texts: Sequence[str]) -> list[Any]:
 
 
 def format_profile_report(report: dict[str, Any]) -> str:
-    """The report as a Markdown table (README, Profiles)."""
+    """Each split's report as a Markdown table (README, Profiles)."""
+    return "\n\n".join(
+        _format_split(report["profile"], split, found) for split, found in report["splits"].items()
+    )
+
+
+def _format_split(name: str, split: str, report: dict[str, Any]) -> str:
     lines = [
-        f"{report['profile']}: {report['notes']} evaluation notes "
+        f"{name}, {split} set ({SPLITS[split]}): {report['notes']} notes, "
         + ", ".join(f"{k} {v}" for k, v in report["by_label"].items()),
         "",
         "| reading | accuracy | macro-F1 | NON-BILLABLE recall | NON-BILLABLE precision |",
