@@ -35,7 +35,9 @@ def test_the_wheel_ships_the_model_and_the_rules(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("model.skops", "manifest.json", "meta.json"):
         assert f"notecheck/models/il132/{needed}" in names
-    assert "notecheck/profiles/il132/rules.toml" in names
+    for profile in ("il132", "ok-t1017", "ca-sf-tcm", "ca-la-sapc", "csc"):
+        assert f"notecheck/profiles/{profile}/profile.toml" in names
+        assert f"notecheck/profiles/{profile}/rules.toml" in names
     assert "notecheck/web/index.html" in names
 
 
@@ -60,7 +62,10 @@ def test_an_installed_wheel_checks_a_note_without_the_checkout(wheel, tmp_path):
         "import notecheck, notecheck.model as m\n"
         "from notecheck import check\n"
         "r = check('Drove clt to the DHS office (20 min) and waited in the lobby 40 min.')\n"
-        "print(notecheck.__file__, m.default_model_dir(), r.label, r.time.units_supported)\n"
+        "ok = check('Mbr resides at Sunrise Nursing Center; met w/ mbr to plan a move (30 min).',"
+        " profile='ok-t1017')\n"
+        "print(notecheck.__file__, m.default_model_dir(), r.label, r.time.units_supported,"
+        " ok.profile, ok.label)\n"
     )
     shown = subprocess.run(
         [sys.executable, "-c", script],
@@ -71,4 +76,4 @@ def test_an_installed_wheel_checks_a_note_without_the_checkout(wheel, tmp_path):
         env={**os.environ, "PYTHONPATH": str(target)},
     ).stdout.split()
     assert shown[0].startswith(str(target)) and shown[1].startswith(str(target))
-    assert shown[2:] == ["NON-BILLABLE", "0"]
+    assert shown[2:] == ["NON-BILLABLE", "0", "ok-t1017", "NON-BILLABLE"]
