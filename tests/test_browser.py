@@ -165,6 +165,32 @@ def test_the_highlighted_note_keeps_every_character_and_the_staff_check_shows(se
     assert "at least an MHP (000 Q61)" in page.inner_text("#result")
 
 
+def test_reviewer_checks_under_another_profile(server_url, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill(
+        "Mbr is a long-term resident at Sunrise Nursing Center. Met w/ mbr and the NF social "
+        "worker to plan her move to a 1BR apartment 1:00-1:45."
+    )
+    page.get_by_label("Rule profile").select_option("ok-t1017")
+    codes = page.locator("#billed-code option").all_inner_texts()
+    assert codes[1:] == ["T1017"]
+    assert page.get_by_label("Staff level (optional)").is_disabled()
+    page.get_by_label("Billed as (optional)").select_option("T1017")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    assert page.inner_text("#label-badge") == "NON-BILLABLE"
+    assert "profile ok-t1017" in page.inner_text("#versions")
+    rules = page.locator("#highlighted mark").evaluate_all("ms => ms.map(m => m.dataset.rule)")
+    assert "residence.nursing_facility" in rules
+    page.get_by_label("Rule profile").select_option("il132")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#versions:has-text('profile il132')", timeout=20000)
+    assert page.inner_text("#label-badge") == "CM-TLA"
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "reviewer-page-profile.png"), full_page=True)
+
+
 def test_the_batch_report_reads_on_a_desktop_and_a_phone(browser, tmp_path):
     import io
 
