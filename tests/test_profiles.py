@@ -109,11 +109,13 @@ def test_a_profile_answers_its_seed_cases_with_the_seed_verdict(engines, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", OTHERS)
-def test_a_profile_beats_mapped_illinois_verdicts_on_its_held_out_notes(name):
+def test_a_profile_holds_its_measured_accuracy_on_held_out_notes(name):
+    # Floors under the README's figures (held-out notes no rule author saw): a change that
+    # loses more than a note or two here has broken the profile.
     report = evaluate_profile(name)["splits"]["heldout"]
     assert report["notes"] >= 40
     assert report["engine"]["accuracy"] >= 0.75
-    assert report["engine"]["accuracy"] > report["illinois_engine_mapped"]["accuracy"]
+    assert report["engine"]["non_billable_recall"] >= 0.65
 
 
 def test_a_nursing_facility_move_is_tla_in_illinois_and_not_billable_in_oklahoma(engines):
