@@ -23,7 +23,7 @@ def test_voicemail_note_is_non_billable_citing_voicemail_rule(engine):
     result = engine.check("CM left VM for clt's PCP re: appt")
     assert result.label == "NON-BILLABLE"
     (rule,) = [r for r in result.rules_fired if r.rule_id == "contact.voicemail_left"]
-    assert "001_1e3297cce69ec401.txt#§3" in rule.citation
+    assert rule.citation == "000_7327f7de9bed1889.txt#Q8"  # Illinois cites Illinois only
     assert rule.source == "Illinois, Rule 132 Q&A, question 8 (line 131)"
     assert rule.active_matches == 1
 
