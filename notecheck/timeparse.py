@@ -81,11 +81,12 @@ _MILITARY_RE = re.compile(
 _ZERO_HOUR_RE = re.compile(
     r"(?=0:)(?<![\w:./-])0:(?P<m>[0-5]\d)(?:\s*(?:hrs?|h)\b)?(?![\d:]|\s*[ap]\.?m\b)"
 )
-# Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM"
+# Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM", and in
+# exports without the colon, "Start 16:00    End 17:25", "Time in 1:05p Time out 1:50p".
 _FIELD_RE = re.compile(
     r"(?=[best])\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?"
-    r"|stop(?:\s+time)?|time\s+out)\s*[:=-]\s*"
-    rf"(?P<h>\d{{1,2}})(?::(?P<m>[0-5]\d))?\s*(?P<mer>{_MERIDIEM})?",
+    r"|stop(?:\s+time)?|time\s+out)\s*(?P<sep>[:=-])?\s*"
+    rf"(?P<h>\d{{1,2}})(?::(?P<m>[0-5]\d))?\s*(?P<mer>{_CLOCK_MERIDIEM})?(?![\d:])",
     re.IGNORECASE,
 )
 # Words just before a duration that make it a total of the contact.
@@ -203,7 +204,8 @@ def find_ranges(text: str) -> list[TimeMention]:
                 TimeMention(match.start(), match.end(), float(end - start), "range", (start, end))
             )
     # "Start Time: 9:00 ... End Time: 10:15" written as separate fields.
-    fields = list(_FIELD_RE.finditer(text))
+    # Without a separator, only a clock time ("start 2 groups" is not one).
+    fields = [f for f in _FIELD_RE.finditer(text) if f["sep"] or f["m"] or f["mer"]]
     starts = [f for f in fields if f["which"].lower().startswith(("start", "time in", "begin"))]
     ends = [f for f in fields if not f["which"].lower().startswith(("start", "time in", "begin"))]
     if len(starts) == 1 and len(ends) == 1 and starts[0].start() < ends[0].start():

@@ -113,6 +113,21 @@ def test_start_and_end_fields_are_the_total():
     assert nt.total == 75 and nt.has_start_stop
 
 
+@pytest.mark.parametrize(
+    "text, total",
+    [
+        ("DOS 11/20  Start 1:05p  Stop 1:50p\nMet mbr and advocated w/ OG&E.", 45),
+        ("DOS 10/21/2026    Start 16:00    End 17:25\nWriter met w/ Dr. Amari.", 85),
+        ("Time in 1:05 pm  Time out 1:50 pm. Linked clt to LIHEAP.", 45),
+        ("Clt will start 2 new meds and end 1 old one; advocated w/ DHS.", None),
+    ],
+)
+def test_start_and_end_fields_without_a_colon_are_read(text, total):
+    nt = note_time(text)
+    assert nt.total == total
+    assert nt.has_start_stop == (total is not None)
+
+
 def test_a_duration_on_its_own_line_is_the_total():
     nt = note_time("Transported clt to DHS and advocated w/ worker.\n60 min")
     assert nt.total == 60 and nt.total_mention is not None
