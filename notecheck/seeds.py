@@ -50,7 +50,9 @@ ANCHORS: dict[str, frozenset[str]] = {
     ),
     # Oklahoma T1017: reimbursable items (I)-(VIII), limitations (I)-(X).
     "004": frozenset(
-        {"requirement", "travel-time", "documentation"}
+        # "residence": the closing paragraph on residents of nursing facilities, residential,
+        # group and foster homes and ICF/MRs; "unit-limits": the daily/monthly limits table.
+        {"requirement", "travel-time", "documentation", "residence", "unit-limits"}
         | {f"reimbursable-{r}" for r in _ROMAN[:8]}
         | {f"limitation-{r}" for r in _ROMAN}
     ),
