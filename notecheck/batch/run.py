@@ -555,7 +555,12 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     print(
         f"notecheck: {summary['rows']} rows ({summary['ok']} scored, {summary['errors']} errors); "
         f"{summary['billed_code_mismatches']['count']} billed-code mismatches, "
-        f"{summary['finding_counts']['overlaps']} overlaps, {summary['finding_counts']['caps']} cap warnings",
+        f"{summary['finding_counts']['overlaps']} overlaps, {summary['finding_counts']['caps']} cap warnings"
+        + (
+            f", {summary['finding_counts']['limits']} unit-limit findings"
+            if summary["finding_counts"].get("limits")
+            else ""
+        ),
         file=sys.stderr,
     )
     ledger_used = summary.get("ledger")
