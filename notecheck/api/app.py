@@ -208,7 +208,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=__version__,
         description=(
             "Which Medicaid service (Illinois Rule 132) does a case-management progress note "
-            "support — CM-MH, CS-IND, CM-TLA, CM-CCC — or is it NON-BILLABLE, and why."
+            "support — CM-MH, CS-IND, CM-TLA, CM-CCC — or is it NON-BILLABLE, and why. Other "
+            "jurisdictions' rulebooks are profiles (GET /v1/profiles; `profile` in a request)."
         ),
         lifespan=lifespan,
     )
