@@ -215,6 +215,13 @@ def _evaluate_profile(args: argparse.Namespace) -> int:
     from notecheck.profiles.evaluation import evaluate_profile, format_profile_report
 
     report = evaluate_profile(args.profile, args.data_dir, progress=_err)
+    if args.write_card:
+        from notecheck.profiles import load_profile
+        from notecheck.profiles.evaluation import profile_card
+
+        card = Path(str(load_profile(args.profile).folder.joinpath("CARD.md")))
+        card.write_text(profile_card(report), encoding="utf-8")
+        _err(f"wrote {card}")
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
@@ -403,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     only = p.add_mutually_exclusive_group()
     only.add_argument("--cv-only", action="store_true", help="skip the structured split")
     only.add_argument("--split-only", action="store_true", help="skip cross-validation")
+    p.add_argument(
+        "--write-card",
+        action="store_true",
+        help="with --profile (not il132): write the measured figures to the profile's CARD.md",
+    )
     _profile_argument(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -116,6 +116,12 @@ def test_a_profile_holds_its_measured_accuracy_on_held_out_notes(name):
     assert report["notes"] >= 40
     assert report["engine"]["accuracy"] >= 0.75
     assert report["engine"]["non_billable_recall"] >= 0.65
+    # The shipped card quotes today's figures ("notecheck evaluate --profile NAME --write-card").
+    card = load_profile(name).folder.joinpath("CARD.md").read_text(encoding="utf-8")
+    row = "| engine (profile rules + borrowed model) | {:.3f} | {:.3f} |".format(
+        report["engine"]["accuracy"], report["engine"]["macro_f1"]
+    )
+    assert row in card
 
 
 def test_a_nursing_facility_move_is_tla_in_illinois_and_not_billable_in_oklahoma(engines):

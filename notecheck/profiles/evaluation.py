@@ -57,7 +57,7 @@ class ProfileNote:
 
 
 SPLITS = {
-    "heldout": "held out (never seen by the rules' authors)",
+    "heldout": "never seen by the rules' authors",
     "eval": "written with the rules",
 }
 
@@ -254,4 +254,51 @@ def _format_split(name: str, split: str, report: dict[str, Any]) -> str:
             "misses: "
             + ", ".join(f"{m['id']} ({m['gold']} → {m['predicted']})" for m in report["misses"])
         )
+    return "\n".join(lines)
+
+
+def profile_card(report: dict[str, Any]) -> str:
+    """The profile's card (``notecheck/profiles/<name>/CARD.md``): what it is, how it was measured."""
+    from notecheck.catalog import load_catalog
+
+    profile = load_profile(report["profile"])
+    catalog = load_catalog(profile.folder.joinpath("rules.toml"))
+    decisive = sum(rule.decisive for rule in catalog.rules)
+    lines = [
+        f"# Profile card: {profile.name}",
+        "",
+        f"{profile.title} — {profile.jurisdiction}.",
+        "",
+        f"- **Source:** seed {', '.join(profile.sources)} only; every rule cites it.",
+        f"- **Labels:** {', '.join(profile.label_codes)}.",
+        f"- **Rules:** {len(catalog.rules)} ({decisive} decisive), version `{catalog.version}`.",
+        f"- **Units:** {profile.units.unit_minutes:g}-minute units, least billable time "
+        f"{profile.units.minimum_minutes:g} minutes, partial units: {profile.units.partial}.",
+    ]
+    if profile.borrowed_model:
+        lines.append(
+            f"- **Model:** none of its own (no training corpus). It borrows `{profile.borrowed_model}`'s "
+            "model: its probabilities are summed onto this profile's labels, and this profile's "
+            f"rules decide wherever they vote unless the model is over {profile.override_below:.2f} "
+            "sure. Notes the rules do not speak to get the borrowed model's verdict."
+        )
+    lines += [
+        "",
+        "## How it was evaluated",
+        "",
+        "Two sets of notes written from the seed in the writers' own words "
+        f"(`training_data/profiles/{profile.name}/`). The set written with the rules is "
+        "optimistic: its authors tried their patterns on it. The held-out set was written by "
+        "someone who saw only the seed, never the rules or the other set: it is the estimate to "
+        "trust. Forty notes is a small sample (one note is 2.5 points).",
+        "",
+        f"Command: `notecheck evaluate --profile {profile.name}`.",
+        "",
+        format_profile_report(report),
+        "",
+        "## What it does not cover",
+        "",
+        *[f"- {item}" for item in profile.not_covered],
+        "",
+    ]
     return "\n".join(lines)
