@@ -95,40 +95,39 @@ def decide(
     non_billable: str = NON_BILLABLE,
 ) -> Decision:
     """Apply the policy in this module's docstring to a profile's ``labels``."""
-    NON_BILLABLE = non_billable  # noqa: N806 - the policy reads the same for every profile
-    LABELS = tuple(labels)  # noqa: N806
-    model_label = max(LABELS, key=lambda label: (probabilities[label], -LABELS.index(label)))
-    vote = rules_vote(votes, LABELS, NON_BILLABLE)
+    order = tuple(labels)
+    model_label = max(order, key=lambda label: (probabilities[label], -order.index(label)))
+    vote = rules_vote(votes, order, non_billable)
     excluded = {label for label, ids in votes.rules_out.items() if ids}
     ruled_out = model_label if model_label in excluded else None
     if ruled_out:
-        allowed = [label for label in LABELS if label not in excluded]
-        model_label = max(allowed, key=lambda label: (probabilities[label], -LABELS.index(label)))
+        allowed = [label for label in order if label not in excluded]
+        model_label = max(allowed, key=lambda label: (probabilities[label], -order.index(label)))
     label, overridden = model_label, ruled_out is not None
     if not has_activity:
         return Decision(
-            label=NON_BILLABLE,
-            confidence=float(probabilities[NON_BILLABLE]),
+            label=non_billable,
+            confidence=float(probabilities[non_billable]),
             needs_review=True,
             review_reasons=(
                 "the note describes no activity: only goal, plan, assessment or header text",
             ),
             rules_vote=vote,
-            overridden=model_label != NON_BILLABLE,
+            overridden=model_label != non_billable,
         )
     deciding = [
         rule_id
         for rule_id in votes.decisive
-        if model_label in votes.decisive_for.get(rule_id, LABELS)
+        if model_label in votes.decisive_for.get(rule_id, order)
     ]
     if deciding:
         return Decision(
-            label=NON_BILLABLE,
-            confidence=float(probabilities[NON_BILLABLE]),
+            label=non_billable,
+            confidence=float(probabilities[non_billable]),
             needs_review=True,
             review_reasons=(f"{', '.join(deciding)} applies: the service cannot be billed",),
             rules_vote=vote,
-            overridden=model_label != NON_BILLABLE,
+            overridden=model_label != non_billable,
         )
     if (
         vote is not None
@@ -139,11 +138,11 @@ def decide(
     ):
         label, overridden = vote, True
     elif (
-        vote == NON_BILLABLE
-        and model_label != NON_BILLABLE
+        vote == non_billable
+        and model_label != non_billable
         and probabilities[model_label] < non_billable_below
     ):
-        label, overridden = NON_BILLABLE, True
+        label, overridden = non_billable, True
     confidence = float(probabilities[label])
     reasons: list[str] = []
     if confidence < review_below:

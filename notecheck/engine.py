@@ -363,8 +363,13 @@ class Engine:
     # -- core -------------------------------------------------------------------------------
 
     def parse(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Doc]:
-        """Run the spaCy pipeline (tokens, lemmas, sentences, rule spans)."""
+        """Run the spaCy pipeline (tokens, lemmas, sentences, the model's rule spans)."""
         return parse_texts(self.nlp, texts, batch_size=batch_size)
+
+    def parse_with_profile_rules(self, texts: Iterable[str]) -> Iterator[Doc]:
+        """``parse``, with this profile's own rules matched (what its votes and evidence read)."""
+        for doc in self.parse(texts):
+            yield self._profile_matcher(doc) if self._profile_matcher is not None else doc
 
     def _results(self, items: list[NoteInput], batch_size: int) -> list[Result]:
         with _collector_paused():
@@ -900,18 +905,18 @@ def _hints(
     profile: Profile,
 ) -> Iterator[str]:
     unclassified = services.unclassified(billed_code)
-    NON_BILLABLE = profile.non_billable  # noqa: N806
+    non_billable_label = profile.non_billable
     unit_source = short_citation(profile.units.citations[0]) if profile.units.citations else ""
     if unclassified:
         pass  # billed as a service the engine does not judge: no advice about the label
-    elif label == NON_BILLABLE and votes.decisive:
+    elif label == non_billable_label and votes.decisive:
         # A rule the seed states without exception says what to do instead (ACT, amend the ITP).
         for rule_id in dict.fromkeys(votes.decisive):
             yield catalog.by_id[rule_id].explanation
-    elif label == NON_BILLABLE and votes.other_services:
+    elif label == non_billable_label and votes.other_services:
         for service in votes.other_services:
             yield f"Not billable as case management; the note may describe {service} instead."
-    elif label == NON_BILLABLE:
+    elif label == non_billable_label:
         yield "Describe the intervention done for or with the client, or do not bill this time."
     non_billable = [a for a in activities if a.kind == NON_BILLABLE_KIND]
     if label in profile.billable_labels and non_billable:

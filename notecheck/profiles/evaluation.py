@@ -189,7 +189,7 @@ def _evaluate_split(
         "needs_review_share": round(float(np.mean([r.needs_review for r in results])), 4),
     }
     billable = profile.billable_labels[0]
-    votes = [rule_votes(doc, engine.catalog) for doc in _profile_docs(engine, texts)]
+    votes = [rule_votes(doc, engine.catalog) for doc in engine.parse_with_profile_rules(texts)]
     rules_only = [
         rules_vote(v, profile.label_codes, profile.non_billable) or billable for v in votes
     ]
@@ -208,15 +208,6 @@ def _evaluate_split(
         if n.label != r.label
     ]
     return report
-
-
-def _profile_docs(engine: Any, texts: Sequence[str]) -> list[Any]:
-    """The notes parsed with the profile's own rules matched (what the engine's votes read)."""
-    docs = list(engine.parse(texts))
-    if engine._profile_matcher is not None:
-        for doc in docs:
-            engine._profile_matcher(doc)
-    return docs
 
 
 def format_profile_report(report: dict[str, Any]) -> str:
