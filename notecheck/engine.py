@@ -46,7 +46,7 @@ from notecheck.result import (
 )
 from notecheck.sections import SectionRules, doc_text, tagged_sections
 from notecheck.seeds import describe, short_citation
-from notecheck.services import ServiceRules, default_service_rules, labels_only
+from notecheck.services import ServiceRules, default_service_rules, services_for
 from notecheck.timeparse import find_times, note_time
 
 MAX_TEXT_CHARS = 20_000
@@ -130,6 +130,7 @@ def validate_input(
     if billed_code is not None and billed_code != "":
         if not isinstance(billed_code, str):
             raise InputError("unknown_billed_code", "billed_code must be a string")
+        billed_code = services.code_map.get(billed_code.strip().upper(), billed_code)
         try:
             code = normalize_label(billed_code)
             if code not in services.billable_labels:
@@ -325,11 +326,7 @@ class Engine:
         )
         self.labels = self.profile.label_codes
         self._modifier_titles = {m.name: m.title for m in self.catalog.context.modifiers}
-        self.services: ServiceRules = (
-            default_service_rules()
-            if self.profile.services_file
-            else labels_only(self.profile.name, self.profile.billable_labels)
-        )
+        self.services: ServiceRules = services_for(self.profile)
         # ``model`` lets evaluation run a freshly fitted model through the same engine.
         self.model: TextModel = (
             model

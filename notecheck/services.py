@@ -9,13 +9,19 @@ caps (000 Q46).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from notecheck.catalog import CatalogError, read_toml
 from notecheck.labels import BILLABLE_LABELS, LABELS
 from notecheck.seeds import parse_citation
+
+if TYPE_CHECKING:
+    from notecheck.profiles import Profile
 
 _TOP_KEYS = {"profile", "version", "staff", "services", "caps"}
 _SERVICE_KEYS = {"code", "min_staff", "cap", "classified", "citations"}
@@ -54,6 +60,8 @@ class ServiceRules:
     services: dict[str, Service]
     caps: tuple[Cap, ...]
     billable_labels: tuple[str, ...] = BILLABLE_LABELS  # the profile's billable labels
+    # Codes EHRs send (procedure or local service codes), upper-cased -> a billed code above.
+    code_map: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def billed_codes(self) -> tuple[str, ...]:
@@ -178,6 +186,37 @@ def default_service_rules() -> ServiceRules:
     return load_service_rules()
 
 
+CODE_MAP_ENV = "NOTECHECK_BILLED_CODES"
+
+
+def with_code_map(services: ServiceRules, profile: str, shipped: Mapping[str, str]) -> ServiceRules:
+    """``services`` with the codes EHRs send mapped to its billed codes.
+
+    The profile's own table (``[billed_codes]`` in its profile.toml), then the site's: the TOML
+    file ``$NOTECHECK_BILLED_CODES`` names, one table per profile (``[il132]``,
+    ``"H0036-HN" = "CS-IND"``). A code mapped to a code the profile does not bill (or to
+    NON-BILLABLE, a verdict) is an error at load.
+    """
+    table = {str(k).strip().upper(): str(v) for k, v in shipped.items()}
+    path = os.environ.get(CODE_MAP_ENV)
+    if path:
+        try:
+            site = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise CatalogError(f"{CODE_MAP_ENV}: cannot read {path}: {exc}") from None
+        section = site.get(profile, {})
+        if not isinstance(section, dict):
+            raise CatalogError(f"{CODE_MAP_ENV}: [{profile}] must be a table of code = label")
+        table.update({str(k).strip().upper(): str(v) for k, v in section.items()})
+    wrong = sorted(code for code, label in table.items() if label not in services.billed_codes)
+    if wrong:
+        raise CatalogError(
+            f"billed code map for {profile}: {', '.join(wrong)} map to no code it bills "
+            f"({', '.join(services.billed_codes)})"
+        )
+    return replace(services, code_map=table)
+
+
 def labels_only(version: str, billable_labels: tuple[str, ...]) -> ServiceRules:
     """Service rules for a profile that states no staff levels, caps or extra codes."""
     return ServiceRules(
@@ -189,3 +228,13 @@ def labels_only(version: str, billable_labels: tuple[str, ...]) -> ServiceRules:
         caps=(),
         billable_labels=billable_labels,
     )
+
+
+def services_for(profile: Profile) -> ServiceRules:
+    """A profile's service rules: Illinois' file, or its labels alone, and its code map."""
+    base = (
+        default_service_rules()
+        if profile.services_file
+        else labels_only(profile.name, profile.billable_labels)
+    )
+    return with_code_map(base, profile.name, profile.billed_codes)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -24,13 +25,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notecheck import __version__
+from notecheck.api.cds import add_routes as cds_routes
 from notecheck.api.errors import ApiError, describe_validation, error_response
 from notecheck.api.gate import EngineGate
 from notecheck.api.routes import (
+    UNAUTHORIZED,
     check_router,
+    engine_for,
     health_router,
     key_matches,
     meta_router,
+    presented_key,
+    require_api_key,
     web_router,
 )
 from notecheck.api.schemas import SCHEMA_FIELDS
@@ -114,7 +120,9 @@ class _BodyLimit:
 
 
 # With API keys set, these need one: the API, and the docs that describe it.
-_KEYED_PATHS = ("/v1/", "/docs", "/redoc", "/openapi.json")
+_KEYED_PATHS = ("/v1/", "/cds-services", "/docs", "/redoc", "/openapi.json")
+# FHIR clients label their JSON application/fhir+json; it is JSON all the same.
+_JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 # Health probes carry no PHI and often come from another host (an orchestrator).
 _PROBE_PATHS = ("/healthz", "/readyz")
 
@@ -253,21 +261,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             elif (
                 settings.api_keys
                 and request.url.path.startswith(_KEYED_PATHS)
-                and not key_matches(settings.api_keys, request.headers.get("x-api-key"))
+                and not key_matches(settings.api_keys, presented_key(request.headers))
             ):
                 # Before the body is read: an unauthenticated client cannot make the server
                 # read or parse anything.
-                response = error_response(
-                    401, "unauthorized", "a valid X-API-Key header is required"
-                )
+                response = error_response(401, "unauthorized", UNAUTHORIZED)
             elif length > settings.max_body_bytes:
                 response = error_response(
                     413, "body_too_large", f"request body over {settings.max_body_bytes} bytes"
                 )
             elif (
                 request.method == "POST"
-                and request.url.path.startswith("/v1/")
-                and content_type != "application/json"
+                and request.url.path.startswith(("/v1/", "/cds-services"))
+                and content_type not in _JSON_TYPES
             ):
                 response = error_response(
                     415, "unsupported_media_type", "send the body as application/json"
@@ -345,9 +351,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
         return error_response(500, "internal_error", "internal error")
 
+    if settings.cors_origins:
+        # Outermost, so a browser's preflight is answered before the key check (it carries
+        # no key); the actual request still needs one.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
     app.include_router(health_router)
     app.include_router(meta_router)
     app.include_router(check_router)
+    app.include_router(cds_routes(require_api_key, engine_for))
     app.include_router(web_router)
     static = resources.files("notecheck.web")
     app.mount("/static", _PageAssets(directory=str(static)), name="static")

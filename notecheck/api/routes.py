@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Mapping
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from notecheck.api.errors import ApiError, error_response, field_path
@@ -28,6 +30,7 @@ from notecheck.api.schemas import (
     is_utf8,
 )
 from notecheck.engine import CheckError, Engine, InputError
+from notecheck.fhir import FhirError, FhirNote, document_references, read_document_reference
 from notecheck.profiles import load_profile, profile_names
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -42,6 +45,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+UNAUTHORIZED = "a valid API key is required (X-API-Key header or Authorization: Bearer)"
+
 #: Notes checked per hold of the engine lock in a batch request.
 BATCH_CHUNK = 8
 
@@ -55,18 +60,37 @@ def key_matches(keys: tuple[str, ...], given: str | None) -> bool:
     return matched
 
 
-def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request carries: ``X-API-Key``, else ``Authorization: Bearer <key>``."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
+
+
+# Declared as security schemes so the OpenAPI document (and /docs' Authorize button) shows
+# both ways to send the key; the app's middleware enforces them before the body is read.
+_API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+_BEARER = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
+
+
+def require_api_key(
+    request: Request,
+    _header: Annotated[str | None, Security(_API_KEY_HEADER)] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+) -> None:
     """When API keys are configured, the request must carry one of them (constant-time compare).
 
     The app's middleware checks the key before the body is read; this dependency documents the
-    header in the OpenAPI schema and guards routes mounted without that middleware.
+    schemes in the OpenAPI schema and guards routes mounted without that middleware.
     """
     keys = request.app.state.settings.api_keys
-    if keys and not key_matches(keys, x_api_key):
-        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+    if keys and not key_matches(keys, presented_key(request.headers)):
+        raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
 
-def _engine(request: Request, profile: str | None = None) -> Engine:
+def engine_for(request: Request, profile: str | None = None) -> Engine:
     """The engine of ``profile`` (default: the server's), built on first use.
 
     A profile that borrows the default engine's model shares the loaded model, so a new
@@ -164,13 +188,13 @@ def labels(request: Request, profile: str | None = None) -> list[LabelOut]:
 @meta_router.get("/rules", response_model=RulesResponse)
 def rules(request: Request, profile: str | None = None) -> RulesResponse:
     """A profile's rule catalog (default: the server's), with citations."""
-    return RulesResponse.model_validate(_engine(request, profile).catalog.to_dict())
+    return RulesResponse.model_validate(engine_for(request, profile).catalog.to_dict())
 
 
 @check_router.post("/check", response_model=CheckResponse)
 def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
     """Classify one note. Runs in the thread pool, so the event loop never blocks."""
-    engine = _engine(request, body.profile)
+    engine = engine_for(request, body.profile)
     request.state.text_length = len(body.text)
     limit = request.app.state.settings.max_text_chars
     if len(body.text) > limit:
@@ -192,7 +216,7 @@ def check_note(body: CheckRequest, request: Request) -> dict[str, Any]:
 @check_router.post("/check/batch", response_model=BatchResponse)
 def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
     """Classify up to NOTECHECK_MAX_BATCH notes; results come back in request order."""
-    engine = _engine(request, body.profile)
+    engine = engine_for(request, body.profile)
     settings = request.app.state.settings
     if len(body.notes) > settings.max_batch:
         raise ApiError(413, "batch_too_large", f"at most {settings.max_batch} notes per request")
@@ -232,7 +256,9 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
     for i, item in valid:
         try:
             item_engine = (
-                engine if item.profile in (None, body.profile) else _engine(request, item.profile)
+                engine
+                if item.profile in (None, body.profile)
+                else engine_for(request, item.profile)
             )
         except ApiError as exc:
             slots[i] = BatchItemError(
@@ -275,6 +301,99 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
             ).model_dump()
         else:
             slots[i] = {**outcome.to_dict(), "note_id": item.note_id}
+    return {
+        "results": slots,
+        "profile": engine.profile.name,
+        "model_version": engine.model_version,
+        "ruleset_version": engine.ruleset_version,
+    }
+
+
+def _fhir_billed_code(engine: Engine, note: FhirNote) -> str | None:
+    """The first DocumentReference event code the profile bills (directly or through its map)."""
+    for code in note.event_codes:
+        key = code.strip().upper()
+        if key in engine.services.code_map or key in engine.services.billed_codes:
+            return code
+    return None
+
+
+@check_router.post(
+    "/check/fhir",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/fhir+json": {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+def check_fhir(
+    request: Request, body: Annotated[dict[str, Any], Body()], profile: str | None = None
+) -> dict[str, Any]:
+    """Check a FHIR R4 DocumentReference (one result) or a Bundle of them (results in order).
+
+    The note is the DocumentReference's inline text/plain or text/html attachment; the billed
+    service is a ``context.event`` code the profile bills. A Bundle entry that cannot be read
+    gets an error entry in its place.
+    """
+    engine = engine_for(request, profile)
+    limit = request.app.state.settings.max_text_chars
+    kind = body.get("resourceType")
+    if kind not in ("DocumentReference", "Bundle"):
+        raise ApiError(422, "invalid_fhir", "send a FHIR DocumentReference or Bundle")
+    try:
+        resources = [body] if kind == "DocumentReference" else list(document_references(body))
+    except FhirError as exc:
+        raise ApiError(422, exc.code, exc.message) from None
+    if len(resources) > request.app.state.settings.max_batch:
+        raise ApiError(413, "batch_too_large", "too many DocumentReference entries")
+    slots: list[dict[str, Any] | None] = [None] * len(resources)
+    items: list[tuple[int, FhirNote]] = []
+    for i, resource in enumerate(resources):
+        try:
+            note = read_document_reference(resource)
+        except FhirError as exc:
+            if kind == "DocumentReference":
+                raise ApiError(422, exc.code, exc.message) from None
+            note_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+            slots[i] = {
+                "index": i,
+                "note_id": note_id,
+                "error": {"code": exc.code, "message": exc.message},
+            }
+            continue
+        if len(note.text) > limit:
+            error = {"code": "text_too_long", "message": f"text over {limit} characters"}
+            if kind == "DocumentReference":
+                raise ApiError(413, **error)
+            slots[i] = {"index": i, "note_id": note.note_id, "error": error}
+            continue
+        items.append((i, note))
+    request.state.text_length = sum(len(n.text) for _, n in items)
+    gate = request.app.state.engine_gate
+    with gate.queued(request.state.text_length), gate.lock:
+        outcomes = list(
+            engine.check_many(
+                [{"text": n.text, "billed_code": _fhir_billed_code(engine, n)} for _, n in items]
+            )
+        )
+    for (i, note), outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, CheckError):
+            if kind == "DocumentReference":
+                raise ApiError(*_input_error(outcome))
+            slots[i] = {
+                "index": i,
+                "note_id": note.note_id,
+                "error": {"code": outcome.code, "message": outcome.message},
+            }
+        else:
+            slots[i] = {**outcome.to_dict(), "note_id": note.note_id}
+    if kind == "DocumentReference":
+        assert slots[0] is not None
+        return slots[0]
     return {
         "results": slots,
         "profile": engine.profile.name,

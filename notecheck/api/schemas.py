@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from notecheck.engine import MAX_MINUTES
+from notecheck.profiles import load_profile, profile_names
 
 # The result contract's dataclasses serve as the response schema directly (one declaration).
 from notecheck.result import (
@@ -23,6 +24,11 @@ from notecheck.result import (
     Section,
     TimeBreakdown,
 )
+
+# Every label and profile name the shipped profiles define, as enums in the OpenAPI schema.
+_ALL_LABELS = list(dict.fromkeys(c for n in profile_names() for c in load_profile(n).label_codes))
+LabelCode = Annotated[str, Field(json_schema_extra={"enum": _ALL_LABELS})]
+ProfileName = Annotated[str, Field(json_schema_extra={"enum": list(profile_names())})]
 
 
 class CheckRequest(BaseModel):
@@ -117,7 +123,7 @@ class CheckResponse(BaseModel):
 
     contract_version: str
     note_id: str | None = None
-    label: str
+    label: LabelCode
     display_name: str
     probabilities: dict[str, float]
     confidence: float
@@ -134,11 +140,11 @@ class CheckResponse(BaseModel):
     units: int | None
     billed_code: str | None
     billed_code_matches: bool | None
-    profile: str
+    profile: ProfileName
     model_version: str
     ruleset_version: str
     model_terms: list[ModelTermOut]
-    rules_vote: str | None
+    rules_vote: LabelCode | None
 
 
 class BatchItemError(BaseModel):

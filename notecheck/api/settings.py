@@ -41,6 +41,8 @@ class Settings:
     model_dir: str | None = None
     #: The rule profile of a request that names none (``NOTECHECK_PROFILE``, else Illinois).
     profile: str = "il132"
+    #: Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
     #: Seconds to wait for each part of a request body before answering 408.
     body_timeout_seconds: float = 20.0
     #: Most connections and requests served at once (uvicorn answers 503 beyond it).
@@ -57,7 +59,7 @@ class Settings:
 
         ``NOTECHECK_API_KEYS`` (comma-separated), ``NOTECHECK_MAX_TEXT_CHARS``,
         ``NOTECHECK_MAX_BATCH``, ``NOTECHECK_MAX_BODY_BYTES``, ``NOTECHECK_MODEL_DIR``,
-        ``NOTECHECK_PROFILE``,
+        ``NOTECHECK_PROFILE``, ``NOTECHECK_CORS_ORIGINS`` (comma-separated origins),
         ``NOTECHECK_BODY_TIMEOUT_SECONDS``, ``NOTECHECK_MAX_CONNECTIONS``,
         ``NOTECHECK_KEEP_ALIVE_SECONDS`` and ``NOTECHECK_READY_MAX_QUEUED_CHARS``.
         """
@@ -79,6 +81,11 @@ class Settings:
             max_body_bytes=_int("NOTECHECK_MAX_BODY_BYTES", 25 * 1024 * 1024),
             model_dir=os.environ.get("NOTECHECK_MODEL_DIR") or None,
             profile=load_profile(os.environ.get("NOTECHECK_PROFILE") or None).name,
+            cors_origins=tuple(
+                o.strip().rstrip("/")
+                for o in os.environ.get("NOTECHECK_CORS_ORIGINS", "").split(",")
+                if o.strip()
+            ),
             body_timeout_seconds=float(_int("NOTECHECK_BODY_TIMEOUT_SECONDS", 20)),
             max_connections=_int("NOTECHECK_MAX_CONNECTIONS", 200),
             keep_alive_seconds=_int("NOTECHECK_KEEP_ALIVE_SECONDS", 5),

@@ -275,10 +275,39 @@ def read_jsonl(
             if not isinstance(record, dict):
                 yield Row(number, {}, "not_an_object: line is not a JSON object")
                 continue
+            if "resourceType" in record:
+                yield _fhir_row(number, record)  # FHIR bulk-export NDJSON
+                continue
             if columns is None:
                 # The first object's keys name the columns (exports write every key each line).
                 columns = resolve_columns(record, mapping)
             yield _json_row(number, record, columns)
+
+
+def _fhir_row(number: int, resource: dict[str, Any]) -> Row:
+    """A FHIR DocumentReference line as a row: its note, id, subject, author, date, event code."""
+    from notecheck.fhir import FhirError, read_document_reference
+
+    try:
+        note = read_document_reference(resource)
+    except FhirError as exc:
+        return Row(number, {"note_id": str_field(resource.get("id"))}, f"{exc.code}: {exc.message}")
+    return Row(
+        number,
+        {
+            "note_id": note.note_id,
+            "client_id": note.client_id,
+            "staff_id": note.staff_id,
+            "service_date": note.service_date,
+            "billed_code": note.event_codes[0] if note.event_codes else None,
+            "text": note.text,
+        },
+    )
+
+
+def str_field(value: Any) -> str | None:
+    """A JSON value as an identifying field: strings only."""
+    return value if isinstance(value, str) else None
 
 
 def read_json_array(path: Path, mapping: dict[str, str]) -> Iterator[Row]:

@@ -47,7 +47,7 @@ from notecheck.batch.reading import (
 from notecheck.batch.report import Summary, render_report
 from notecheck.batch.score import DEFAULT_CHUNK, Failed, Outcome, Scored, score_stream
 from notecheck.profiles import load_profile
-from notecheck.services import default_service_rules, labels_only
+from notecheck.services import services_for
 
 OUTPUT_COLUMNS = (
     "row",
@@ -290,11 +290,7 @@ def run_batch(
 ) -> dict[str, Any]:
     """Score every row of ``input_path`` into ``output`` under ``profile``; returns the summary."""
     chosen = load_profile(profile)
-    services = (
-        default_service_rules()
-        if chosen.services_file
-        else labels_only(chosen.name, chosen.billable_labels)
-    )
+    services = services_for(chosen)
     path = Path(input_path)
     fmt = fmt or detect_format(path)
     rows = read_rows(

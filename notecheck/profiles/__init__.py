@@ -39,6 +39,7 @@ _PROFILE_KEYS = {
     "decision",
     "claims",
     "not_covered",
+    "billed_codes",
 }
 
 
@@ -114,6 +115,7 @@ class Profile:
     limits: ClaimLimits
     services_file: str | None
     not_covered: tuple[str, ...]
+    billed_codes: Mapping[str, str]  # codes EHRs send -> this profile's billed codes
     default: bool
     folder: Traversable
 
@@ -275,6 +277,7 @@ def parse_profile(raw: Mapping[str, Any], folder: Traversable) -> Profile:
         limits=limits,
         services_file=claims.get("services"),
         not_covered=tuple(raw.get("not_covered", [])),
+        billed_codes=dict(raw.get("billed_codes", {})),
         default=bool(raw.get("default", False)),
         folder=folder,
     )
