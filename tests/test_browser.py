@@ -191,6 +191,71 @@ def test_reviewer_checks_under_another_profile(server_url, browser):
     page.screenshot(path=str(SCREENSHOT_DIR / "reviewer-page-profile.png"), full_page=True)
 
 
+def test_a_failed_or_stale_check_clears_the_previous_verdict(server_url, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill("CM left VM for clt's PCP re: appt.")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    # an edit takes the old verdict away at once
+    page.get_by_label("Progress note").fill("CM advocated w/ the DHS worker for clt's SNAP.")
+    assert page.locator("#result").is_hidden()
+    assert "press Check again" in page.inner_text("#status")
+    # a check the server refuses (a note over the limit) leaves no verdict on screen
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    page.get_by_label("Progress note").fill("x " * 10_001)
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#status.error", timeout=20000)
+    assert "Could not check the note" in page.inner_text("#status")
+    assert page.locator("#result").is_hidden()
+
+
+def test_highlights_fall_on_the_right_words_after_emoji(server_url, browser):
+    note = "😀👍🏽 Clt happy today. 🚗 Transported clt to the pharmacy. CM left VM for her PCP."
+    page = browser.new_page(viewport={"width": 1100, "height": 1200})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill(note)
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    marks = page.locator("#highlighted mark")
+    texts = {
+        marks.nth(i).get_attribute("data-rule"): marks.nth(i).inner_text()
+        for i in range(marks.count())
+    }
+    assert texts["transport.transporting"] == "Transported clt"
+    assert texts["contact.voicemail_left"] == "left VM"
+    assert page.locator("#highlighted").text_content() == note
+    # a highlight's detail is reachable by keyboard, not only by hovering
+    page.locator("#highlighted mark[data-rule='transport.transporting']").focus()
+    assert "Transporting the client" in page.inner_text("#mark-detail")
+    # "Why" has one line per phrase with its rule and source; "What to fix" speaks plain words
+    assert any(
+        line.startswith("“Transported clt” — Transporting the client")
+        for line in page.locator("#evidence-list li").all_inner_texts()
+    )
+    fixes = page.inner_text("#hints")
+    assert "transport.transporting" not in fixes
+    assert "No goal or objective" in fixes  # a failing documentation check is listed too
+
+
+def test_the_page_fits_a_390_pixel_phone(server_url, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server_url + "/")
+    page.get_by_label("Progress note").fill(
+        "Goal: clt will keep SNAP with CM advocacy.\nD: Met clt at DHS 9:00-11:15. Waited in the "
+        "lobby approx 90 min while clt was called. CM advocated with the caseworker to expedite "
+        "her SNAP recertification_and_interview_scheduling_request.\nP: CM will transport clt to SSA."
+    )
+    page.get_by_label("Minutes billed (optional)").fill("135")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "reviewer-page-phone.png"), full_page=True)
+
+
 def test_the_batch_report_reads_on_a_desktop_and_a_phone(browser, tmp_path):
     import io
 

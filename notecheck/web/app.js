@@ -66,13 +66,32 @@ function renderNote(text, evidence, sections, rulesById) {
         const rule = rulesById[e.rule_id];
         const title = rule ? `${rule.title} — ${rule.source}` : e.rule_id;
         const cls = `ev ${e.active ? e.effect : "inactive"}`;
-        box.append(el("mark", { class: cls, title, "data-rule": e.rule_id }, slice(e.start, end)));
+        // Focusable and clickable: the detail below the note is reachable by keyboard and touch,
+        // not only by a mouse hovering the title.
+        const mark = el("mark", { class: cls, title, "data-rule": e.rule_id, tabindex: "0", role: "button", "aria-describedby": "mark-detail" }, slice(e.start, end));
+        const show = () => showMarkDetail(e, rule);
+        mark.addEventListener("focus", show);
+        mark.addEventListener("click", show);
+        box.append(mark);
         pos = end;
       });
     box.append(document.createTextNode(slice(pos, section.end)));
     view.append(box);
   });
   if (shown < chars.length) view.append(document.createTextNode(slice(shown, chars.length)));
+}
+
+function showMarkDetail(evidence, rule) {
+  const detail = $("mark-detail");
+  const counted = evidence.active ? "counted" : "not counted";
+  detail.textContent = rule
+    ? `${rule.title} (${counted}): ${rule.explanation} Source: ${rule.source}.`
+    : `${evidence.rule_id} (${counted})`;
+}
+
+// A rule id in a hint ("transport.waiting") reads as the rule's title on the page.
+function plainWords(text, rulesById) {
+  return text.replace(/\b[a-z]+\.[a-z_]+\b/g, (id) => (rulesById[id] ? rulesById[id].title.toLowerCase() : id));
 }
 
 function renderTime(time) {
@@ -126,18 +145,28 @@ function render(text, data) {
   renderTime(data.time);
   renderActivities(data.activities);
 
+  // One line per phrase: its words, the rule it meets, and the title of that rule's source.
+  const seen = new Set();
   const items = data.evidence
     .filter((e) => e.effect !== "model-cue" || e.active)
+    .filter((e) => {
+      const key = `${e.rule_id}|${e.text.toLowerCase()}`;
+      return seen.has(key) ? false : seen.add(key);
+    })
     .map((e) => {
       const rule = rulesById[e.rule_id];
-      const li = el("li", {}, e.sentence);
-      if (rule) {
-        li.append(el("br"), el("span", { class: "cite" }, `${rule.explanation} (${rule.source}; ${rule.citation})`));
-      }
-      return li;
+      const what = rule ? rule.title : "the model's strongest cue";
+      const state = e.active ? "" : " (not counted)";
+      const line = el("li", { title: rule ? rule.explanation : e.sentence }, `“${e.text}” — ${what}${state}`);
+      if (rule) line.append(el("span", { class: "cite" }, ` · ${rule.source}`));
+      return line;
     });
   $("evidence-list").replaceChildren(...(items.length ? items : [el("li", {}, "No rule matched; the label is the model's reading of the whole note.")]));
-  $("hints").replaceChildren(...(data.hints.length ? data.hints : ["Nothing to fix was found."]).map((h) => el("li", {}, h)));
+  const fixes = [
+    ...data.hints.map((h) => plainWords(h, rulesById)),
+    ...data.documentation.filter((d) => d.status === "fail").map((d) => d.detail),
+  ];
+  $("hints").replaceChildren(...(fixes.length ? fixes : ["Nothing to fix was found."]).map((h) => el("li", {}, h)));
 
   const rows = data.documentation.map((d) =>
     el("tr", {}, el("td", {}, d.check.replaceAll("_", " ")), el("td", { class: d.status }, d.status), el("td", {}, d.detail))
@@ -163,8 +192,25 @@ function showProfileChoices() {
 profileSelect.addEventListener("change", showProfileChoices);
 showProfileChoices();
 
+// A verdict belongs to the note and choices it was checked with: any edit, a failed check or a
+// new check takes it off the screen, so a reviewer never reads an old answer as the new one.
+let checkGeneration = 0; // bumped by every edit and every check: a late answer is dropped
+
+function clearResult(reason) {
+  checkGeneration += 1;
+  const shown = !$("result").hidden;
+  $("result").hidden = true;
+  $("mark-detail").textContent = "";
+  if (shown && reason) setStatus(reason, false);
+}
+["note", "billed-code", "staff-level", "minutes", "profile"].forEach((id) =>
+  $(id).addEventListener("input", () => clearResult("The note or its details changed; press Check again."))
+);
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  clearResult();
+  const mine = checkGeneration;
   const text = $("note").value;
   if (!text.trim()) {
     setStatus("Paste a progress note first.", true);
@@ -189,6 +235,7 @@ form.addEventListener("submit", async (event) => {
   try {
     const response = await fetch("/v1/check", { method: "POST", headers, body: JSON.stringify(body) });
     const data = await response.json().catch(() => null);
+    if (mine !== checkGeneration) return; // edited while checking: this answer is stale
     if (!response.ok) {
       const message = data && data.error ? data.error.message : `HTTP ${response.status}`;
       setStatus(`Could not check the note: ${message}`, true);
