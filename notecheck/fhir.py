@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -123,6 +123,18 @@ def _text(resource: Any) -> str:
         "unsupported_attachment",
         f"no text/plain or text/html attachment (found: {sent}); send the note as text",
     )
+
+
+def billed_code_of(
+    note: FhirNote, billed_codes: Iterable[str], code_map: Mapping[str, str]
+) -> str | None:
+    """The first event code of the note that names a billed code, directly or through the map."""
+    known = {code.upper() for code in billed_codes}
+    for code in note.event_codes:
+        key = code.strip().upper()
+        if key in code_map or key in known:
+            return code
+    return None
 
 
 def read_document_reference(raw: Any) -> FhirNote:

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from notecheck.api.errors import ApiError
 from notecheck.cards import cards_for
 from notecheck.engine import InputError
-from notecheck.fhir import FhirError, FhirNote, document_references, read_document_reference
+from notecheck.fhir import (
+    FhirError,
+    FhirNote,
+    billed_code_of,
+    document_references,
+    read_document_reference,
+)
+from notecheck.services import ServiceRules
 
 SERVICE_ID = "notecheck-note-review"
 # No hook in the CDS Hooks core fits signing a progress note; this one is defined here (README,
@@ -82,18 +89,12 @@ def _the_note(request: HookRequest) -> FhirNote:
     )
 
 
-def _billed_code(
-    request: HookRequest, note: FhirNote, known: tuple[str, ...], code_map: Mapping[str, str]
-) -> str | None:
+def _billed_code(request: HookRequest, note: FhirNote, services: ServiceRules) -> str | None:
     """``context.billedCode``, else the first DocumentReference event code the profile bills."""
     sent = request.context.get("billedCode")
     if isinstance(sent, str) and sent.strip():
         return sent
-    for code in note.event_codes:
-        key = code.strip().upper()
-        if key in code_map or key in known:
-            return code
-    return None
+    return billed_code_of(note, services.billed_codes, services.code_map)
 
 
 def add_routes(require_key: Any, engine_of: Any) -> APIRouter:
@@ -122,7 +123,7 @@ def add_routes(require_key: Any, engine_of: Any) -> APIRouter:
         limit = request.app.state.settings.max_text_chars
         if len(note.text) > limit:
             raise ApiError(413, "text_too_long", f"text over {limit} characters")
-        billed = _billed_code(body, note, engine.services.billed_codes, engine.services.code_map)
+        billed = _billed_code(body, note, engine.services)
         gate = request.app.state.engine_gate
         try:
             with gate.queued(len(note.text)), gate.lock:

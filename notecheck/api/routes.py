@@ -30,7 +30,13 @@ from notecheck.api.schemas import (
     is_utf8,
 )
 from notecheck.engine import CheckError, Engine, InputError
-from notecheck.fhir import FhirError, FhirNote, document_references, read_document_reference
+from notecheck.fhir import (
+    FhirError,
+    FhirNote,
+    billed_code_of,
+    document_references,
+    read_document_reference,
+)
 from notecheck.profiles import load_profile, profile_names
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -90,6 +96,15 @@ def require_api_key(
         raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
 
+def _known_profile(name: str) -> str:
+    """``name`` if a shipped profile has it; else the API's 422 (the name sent is not echoed)."""
+    if name not in profile_names():
+        raise ApiError(
+            422, "unknown_profile", f"unknown profile; expected one of {', '.join(profile_names())}"
+        )
+    return name
+
+
 def engine_for(request: Request, profile: str | None = None) -> Engine:
     """The engine of ``profile`` (default: the server's), built on first use.
 
@@ -102,10 +117,7 @@ def engine_for(request: Request, profile: str | None = None) -> Engine:
     name = profile or request.app.state.settings.profile
     if name == engine.profile.name:
         return engine
-    if name not in profile_names():
-        raise ApiError(
-            422, "unknown_profile", f"unknown profile; expected one of {', '.join(profile_names())}"
-        )
+    _known_profile(name)
     engines: dict[str, Engine] = request.app.state.profile_engines
     found = engines.get(name)
     if found is None:
@@ -174,11 +186,7 @@ def profiles() -> list[ProfileOut]:
 @meta_router.get("/labels", response_model=list[LabelOut])
 def labels(request: Request, profile: str | None = None) -> list[LabelOut]:
     """A profile's service codes (default: Illinois' five) with definitions and citations."""
-    name = profile or request.app.state.settings.profile
-    if name not in profile_names():
-        raise ApiError(
-            422, "unknown_profile", f"unknown profile; expected one of {', '.join(profile_names())}"
-        )
+    name = _known_profile(profile or request.app.state.settings.profile)
     return [
         LabelOut(code=i.code, name=i.name, definition=i.definition, citation=i.citation)
         for i in load_profile(name).labels
@@ -309,15 +317,6 @@ def check_batch(body: BatchRequest, request: Request) -> dict[str, Any]:
     }
 
 
-def _fhir_billed_code(engine: Engine, note: FhirNote) -> str | None:
-    """The first DocumentReference event code the profile bills (directly or through its map)."""
-    for code in note.event_codes:
-        key = code.strip().upper()
-        if key in engine.services.code_map or key in engine.services.billed_codes:
-            return code
-    return None
-
-
 @check_router.post(
     "/check/fhir",
     openapi_extra={
@@ -374,10 +373,17 @@ def check_fhir(
         items.append((i, note))
     request.state.text_length = sum(len(n.text) for _, n in items)
     gate = request.app.state.engine_gate
+    services = engine.services
     with gate.queued(request.state.text_length), gate.lock:
         outcomes = list(
             engine.check_many(
-                [{"text": n.text, "billed_code": _fhir_billed_code(engine, n)} for _, n in items]
+                [
+                    {
+                        "text": n.text,
+                        "billed_code": billed_code_of(n, services.billed_codes, services.code_map),
+                    }
+                    for _, n in items
+                ]
             )
         )
     for (i, note), outcome in zip(items, outcomes, strict=True):
