@@ -303,3 +303,11 @@ def test_a_version_2_ledger_is_migrated_with_every_row_under_illinois(tmp_path):
     assert migrated.execute("SELECT profile, modifier, billable_minutes FROM notes").fetchall() == [
         ("il132", None, None)
     ]
+
+
+def test_the_default_profile_follows_the_environment_at_each_call(monkeypatch):
+    assert load_profile().name == "il132"
+    monkeypatch.setenv("NOTECHECK_PROFILE", "csc")
+    assert load_profile().name == "csc"
+    monkeypatch.delenv("NOTECHECK_PROFILE")
+    assert load_profile().name == "il132"

@@ -161,9 +161,11 @@ class Profile:
             ],
             "unit_minutes": self.units.unit_minutes,
             "minimum_minutes": self.units.minimum_minutes,
-            "model": self.own_model
-            and f"{self.own_model} (trained for this profile)"
-            or f"{self.borrowed_model} (borrowed: labels mapped, rules of this profile decide)",
+            "model": (
+                f"{self.own_model} (trained for this profile)"
+                if self.own_model
+                else f"{self.borrowed_model} (borrowed: labels mapped, rules of this profile decide)"
+            ),
             "documentation_checks": list(self.checks),
             "not_covered": list(self.not_covered),
         }
@@ -283,16 +285,19 @@ def parse_profile(raw: Mapping[str, Any], folder: Traversable) -> Profile:
     )
 
 
-@functools.cache
 def load_profile(name: str | None = None) -> Profile:
-    """The named profile (default: ``$NOTECHECK_PROFILE``, else Illinois).
+    """The named profile (default: ``$NOTECHECK_PROFILE``, read at each call, else Illinois).
 
     Raises
     ------
     ProfileError
         For a name no shipped profile has, or a profile file that does not validate.
     """
-    name = name or default_profile_name()
+    return _load_profile(name or default_profile_name())
+
+
+@functools.cache
+def _load_profile(name: str) -> Profile:
     if name not in profile_names():
         raise ProfileError(
             f"unknown profile {name!r}; expected one of {', '.join(profile_names())}"
