@@ -89,6 +89,13 @@ _FIELD_RE = re.compile(
     rf"(?P<h>\d{{1,2}})(?::(?P<m>[0-5]\d))?\s*(?P<mer>{_CLOCK_MERIDIEM})?(?![\d:])",
     re.IGNORECASE,
 )
+# A bare number under a minutes label, as templated exports write it: "Dur: 30",
+# "Duration: 45", "Minutes: 40", "Total minutes = 40" (no unit after it, or "min").
+_LABELLED_MINUTES_RE = re.compile(
+    r"(?=[dDmMtT])\b(?:dur|duration|minutes|mins|total\s+(?:minutes|mins|time))\s*[:=]\s*"
+    r"(?P<n>\d{1,4})(?!\d|[:/.,-]\d|\s*(?:hrs?|hours?|units?|x|%|am|pm|a\.m|p\.m)\b)",
+    re.IGNORECASE,
+)
 # Words just before a duration that make it a total of the contact.
 _TOTAL_BEFORE = re.compile(
     r"(?:\btotal(?:\s+(?:service\s+)?time)?|\bduration|\btime\s+spent|\bservice\s+time"
@@ -255,7 +262,13 @@ def find_durations(text: str) -> list[TimeMention]:
             continue
         kind = "total" if _TOTAL_BEFORE.search(before) else "duration"
         found.append(TimeMention(match.start(), match.end(), minutes, kind))
-    return found
+    taken = [(m.start, m.end) for m in found]
+    for match in _LABELLED_MINUTES_RE.finditer(text):
+        minutes = float(match["n"])
+        inside = any(a <= match.start("n") < b for a, b in taken)
+        if 0 < minutes <= MAX_MINUTES and not inside:
+            found.append(TimeMention(match.start("n"), match.end("n"), minutes, "total"))
+    return sorted(found, key=lambda m: m.start)
 
 
 def find_times(text: str) -> list[TimeMention]:

@@ -128,6 +128,21 @@ def test_start_and_end_fields_without_a_colon_are_read(text, total):
     assert nt.has_start_stop == (total is not None)
 
 
+@pytest.mark.parametrize(
+    "text, total",
+    [
+        ("Dur: 30\nCalled SSA and advocated for clt.", 30),
+        ("Minutes: 40 | Met clt at DHS.", 40),
+        ("Total minutes = 25. Linked clt to the food pantry.", 25),
+        ("Units: 3. Met clt.", None),
+        ("Minutes: 10:15 meeting w/ clt.", None),
+        ("Minutes: 30-45 per visit.", None),
+    ],
+)
+def test_a_bare_number_under_a_minutes_label_is_the_total(text, total):
+    assert note_time(text).total == total
+
+
 def test_a_duration_on_its_own_line_is_the_total():
     nt = note_time("Transported clt to DHS and advocated w/ worker.\n60 min")
     assert nt.total == 60 and nt.total_mention is not None
