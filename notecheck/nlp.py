@@ -23,6 +23,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import compile_infix_regex, compile_suffix_regex
 
 from notecheck.catalog import Element, RuleCatalog
+from notecheck.component import BatchedComponent
 from notecheck.lemmas import lemma
 from notecheck.sections import (
     ACTIVITY,
@@ -200,7 +201,7 @@ class ChunkPrimingTokenizer:
         return getattr(self.tokenizer, name)
 
 
-class LemmaSetter:
+class LemmaSetter(BatchedComponent):
     """spaCy component: every token's lemma from the lookup table, on lower-cased text.
 
     Patterns are case-free. A word's lemma hash is worked out once per pipeline (notes repeat
@@ -232,7 +233,7 @@ def make_lemma_setter(nlp: Language, name: str) -> LemmaSetter:
     return LemmaSetter()
 
 
-class SentenceSplitter:
+class SentenceSplitter(BatchedComponent):
     """spaCy component: sentences end at terminal punctuation and at line breaks.
 
     EHR notes use both. Whether a token ends a sentence depends on its text alone, so it is
@@ -279,7 +280,7 @@ _Indexed = tuple[
 ]
 
 
-class RuleMatcher:
+class RuleMatcher(BatchedComponent):
     """Matches catalog rules, writes spans to ``doc.spans['notecheck']`` with context modifiers.
 
     Each span carries its rule id (``span.id_``), its effect (``span.label_``) and the names of

@@ -18,6 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from notecheck.catalog import CatalogError, read_toml
+from notecheck.component import BatchedComponent
 
 SECTIONS_KEY = "sections"
 _TEXT_KEY = "notecheck_text"
@@ -408,7 +409,7 @@ def section_spans(doc: Doc, parts: list[SectionPart]) -> list[Span]:
     return spans
 
 
-class SectionTagger:
+class SectionTagger(BatchedComponent):
     """spaCy component: ``doc.spans['sections']`` and a sentence start at every section."""
 
     def __init__(self, rules: SectionRules) -> None:
