@@ -11,6 +11,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 import numpy
@@ -138,6 +139,26 @@ class TokenTable:
 _TOKENS_KEY = "notecheck_tokens"
 
 
+class WordForm(NamedTuple):
+    """What the pipeline reads of a word form (an ORTH): the same for every token of it."""
+
+    lemma_hash: int  # in the pipeline's vocab
+    lemma: str
+    lower: str
+    skip: bool  # punctuation or whitespace
+    next_sent_start: int  # SENT_START of the token after it: 1 after ".", "!", "?" or a line break
+
+
+_WORD_FORMS_KEY = "notecheck_word_forms"
+_LEMMA_HASH, _LEMMA, _LOWER, _SKIP, _NEXT_SENT_START = (itemgetter(i) for i in range(5))
+
+
+def word_forms(doc: Doc) -> list[WordForm] | None:
+    """Each token's ``WordForm``, as the lemma component looked them up (None before it)."""
+    found: list[WordForm] | None = doc.user_data.get(_WORD_FORMS_KEY)
+    return found if found is not None and len(found) == len(doc) else None
+
+
 def token_table(doc: Doc) -> TokenTable:
     """The Doc's token table, read once (by the rule matcher, the pipeline's last step)."""
     cached: TokenTable | None = doc.user_data.get(_TOKENS_KEY)
@@ -147,17 +168,26 @@ def token_table(doc: Doc) -> TokenTable:
         table = TokenTable([], [], [], [], [], [])
     else:
         # Column by column: a list of per-token rows costs several times as much to build.
-        array: Any = doc.to_array([LEMMA, LOWER, IS_PUNCT, IS_SPACE, IDX, LENGTH, SENT_START])
-        strings = doc.vocab.strings
-        starts = array[:, 4].astype("int64")
-        sent_start = (array[:, 6] == 1).tolist()
+        array: Any = doc.to_array([IDX, LENGTH, SENT_START])
+        starts = array[:, 0].astype("int64")
+        sent_start = (array[:, 2] == 1).tolist()
         sent_start[0] = True
+        forms = word_forms(doc)
+        if forms is not None:
+            lemmas, lowers = list(map(_LEMMA, forms)), list(map(_LOWER, forms))
+            skip = list(map(_SKIP, forms))
+        else:  # a Doc the lemma component has not seen
+            words: Any = doc.to_array([LEMMA, LOWER, IS_PUNCT, IS_SPACE])
+            strings = doc.vocab.strings
+            lemmas = _texts(words[:, 0].tolist(), strings)
+            lowers = _texts(words[:, 1].tolist(), strings)
+            skip = ((words[:, 2] | words[:, 3]) != 0).tolist()
         table = TokenTable(
-            lemma=_texts(array[:, 0].tolist(), strings),
-            lower=_texts(array[:, 1].tolist(), strings),
-            skip=((array[:, 2] | array[:, 3]) != 0).tolist(),
+            lemma=lemmas,
+            lower=lowers,
+            skip=skip,
             start=starts.tolist(),
-            end=(starts + array[:, 5].astype("int64")).tolist(),
+            end=(starts + array[:, 1].astype("int64")).tolist(),
             sent_start=sent_start,
         )
     doc.user_data[_TOKENS_KEY] = table
@@ -204,27 +234,45 @@ class ChunkPrimingTokenizer:
 class LemmaSetter(BatchedComponent):
     """spaCy component: every token's lemma from the lookup table, on lower-cased text.
 
-    Patterns are case-free. A word's lemma hash is worked out once per pipeline (notes repeat
-    their words) and written for the whole Doc with one array write.
+    Patterns are case-free. What the pipeline reads of a word form (``WordForm``: its lemma,
+    lower-case form, whether it is punctuation, whether it ends a sentence) is worked out once
+    per pipeline (notes repeat their words), read for a whole Doc with one ``map`` and kept on
+    the Doc for the sentence splitter and the token table; the lemmas are written with one
+    array write.
     """
 
     def __init__(self) -> None:
-        self._lemma_of: dict[int, int] = {}  # ORTH hash -> lemma hash, in this vocab
+        self._forms: dict[int, WordForm] = {}  # ORTH hash -> its word form, in this vocab
 
     def __call__(self, doc: Doc) -> Doc:
         """Set the Doc's lemmas."""
         if len(doc) == 0:
             return doc
-        strings = doc.vocab.strings
-        out = _looked_up(
+        vocab = doc.vocab
+        forms = _looked_up(
             doc.to_array([ORTH]).tolist(),
-            self._lemma_of,
-            lambda orth: strings.add(lemma(strings[orth])),
+            self._forms,
+            lambda orth: _word_form(vocab, orth),
             _MAX_CACHED,
         )
-        array: Any = numpy.asarray(out, dtype="uint64").reshape(-1, 1)
-        doc.from_array([LEMMA], array)
+        doc.user_data[_WORD_FORMS_KEY] = forms
+        array: Any = numpy.fromiter(map(_LEMMA_HASH, forms), dtype="uint64", count=len(forms))
+        doc.from_array([LEMMA], array.reshape(-1, 1))
         return doc
+
+
+def _word_form(vocab: Any, orth: int) -> WordForm:
+    word = vocab.strings[orth]
+    lexeme = vocab[orth]
+    lemma_text = lemma(word)
+    return WordForm(
+        lemma_hash=vocab.strings.add(lemma_text),
+        lemma=lemma_text,
+        lower=lexeme.lower_,
+        skip=lexeme.is_punct or lexeme.is_space,
+        # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
+        next_sent_start=1 if word in _SENT_PUNCT or "\n" in word else -1,
+    )
 
 
 @Language.factory("notecheck_lemmas")
@@ -236,29 +284,29 @@ def make_lemma_setter(nlp: Language, name: str) -> LemmaSetter:
 class SentenceSplitter(BatchedComponent):
     """spaCy component: sentences end at terminal punctuation and at line breaks.
 
-    EHR notes use both. Whether a token ends a sentence depends on its text alone, so it is
-    worked out once per distinct token and the starts are written with one array write.
+    EHR notes use both. Whether a token ends a sentence depends on its text alone: the lemma
+    component has looked it up with the rest of its word form. The starts are written with one
+    array write.
     """
 
     def __init__(self) -> None:
-        self._ends: dict[int, int] = {}  # ORTH hash -> the next token's SENT_START (1 or -1)
+        self._forms: dict[int, WordForm] = {}  # for a Doc the lemma component has not seen
 
     def __call__(self, doc: Doc) -> Doc:
         """Set the Doc's sentence starts."""
         if len(doc) == 0:
             return doc
-        strings = doc.vocab.strings
-
-        def next_starts(orth: int) -> int:
-            word = strings[orth]
-            # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
-            return 1 if word in _SENT_PUNCT or "\n" in word else -1
-
+        forms = word_forms(doc)
+        if forms is None:
+            vocab = doc.vocab
+            forms = _looked_up(
+                doc.to_array([ORTH]).tolist(),
+                self._forms,
+                lambda orth: _word_form(vocab, orth),
+                _MAX_CACHED,
+            )
         # A token that ends a sentence makes the next one start it; the first always starts.
-        starts = [
-            1,
-            *_looked_up(doc.to_array([ORTH]).tolist()[:-1], self._ends, next_starts, _MAX_CACHED),
-        ]
+        starts = [1, *map(_NEXT_SENT_START, forms[:-1])]
         array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
         doc.from_array([SENT_START], array)
         return doc

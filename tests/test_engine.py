@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 import notecheck
-from notecheck.engine import MAX_TEXT_CHARS, CheckError, InputError
+from notecheck.engine import MAX_TEXT_CHARS, CheckError, Engine, InputError
 from notecheck.labels import LABELS
 
 MIXED_NOTES = [
@@ -250,6 +250,22 @@ def test_check_many_matches_check(engine):
         single = engine.check(text)
         assert result.label == single.label
         assert result.probabilities == pytest.approx(single.probabilities)
+
+
+def test_a_batch_gives_each_note_the_result_it_gets_alone():
+    """The pipeline runs component by component over a batch (issue 15): nothing may leak
+    between the notes of a batch, and nothing may depend on where a note sits in it."""
+    from notecheck.data import load_notes
+
+    notes = [note.text for note in load_notes()][::6]
+    fresh = Engine()  # caches start empty: the batch fills them as it goes
+    batch = [r.to_dict() for r in fresh.check_many(notes, batch_size=64)]
+    again = [r.to_dict() for r in fresh.check_many(notes[::-1], batch_size=7)][::-1]
+    alone = [Engine().check(text).to_dict() for text in notes[:3]]
+    alone += [fresh.check(text).to_dict() for text in notes[3:]]
+    assert len(batch) == len(notes) > 300
+    for i, (a, b, c) in enumerate(zip(batch, again, alone, strict=True)):
+        assert a == b == c, f"note {i}"
 
 
 def test_module_level_check_uses_the_shipped_model():

@@ -59,3 +59,36 @@ def test_notes_with_line_breaks_are_tokenized_from_the_cache():
 def test_the_wrapped_tokenizer_is_still_reachable():
     ours = build_nlp().tokenizer
     assert [t for t, _ in ours.explain("f/u w/ clt")] == ["SPECIAL-1", "SPECIAL-1", "TOKEN"]
+
+
+def test_word_forms_give_the_token_table_spacy_reads_from_the_doc():
+    """The lemma component looks each word form up once; the token table and the sentence
+    starts read that instead of the Doc's arrays. Both ways must agree token for token."""
+    from notecheck.nlp import _TOKENS_KEY, _WORD_FORMS_KEY, token_table, word_forms
+
+    nlp = build_nlp()
+    texts = EDGE_CASES + [note.text for note in load_notes()][::10]
+    for doc in nlp.pipe(texts):
+        assert (word_forms(doc) is not None) == (len(doc) > 0)
+        from_forms = token_table(doc)
+        assert from_forms.lemma == [t.lemma_ for t in doc]
+        assert from_forms.lower == [t.lower_ for t in doc]
+        assert from_forms.skip == [t.is_punct or t.is_space for t in doc]
+        del doc.user_data[_TOKENS_KEY]
+        doc.user_data.pop(_WORD_FORMS_KEY, None)
+        assert word_forms(doc) is None
+        assert token_table(doc) == from_forms  # read from the Doc's arrays
+
+
+def test_sentence_starts_are_the_same_without_the_lemma_components_lookup():
+    nlp = build_nlp()
+    splitter = nlp.get_pipe("notecheck_sentences")
+    for text in EDGE_CASES + [note.text for note in load_notes()][::25]:
+        doc = nlp.make_doc(text)
+        nlp.get_pipe("notecheck_lemmas")(doc)
+        splitter(doc)
+        expected = [t.is_sent_start for t in doc]
+        bare = nlp.make_doc(text)  # no word forms: the splitter looks them up itself
+        splitter(bare)
+        assert [t.is_sent_start for t in bare] == expected, text[:60]
+        assert any(expected) or not len(doc)
