@@ -19,6 +19,7 @@ class BatchedComponent:
     """
 
     def __call__(self, doc: Doc) -> Doc:
+        """Process one Doc (each component says how)."""
         raise NotImplementedError
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
