@@ -16,8 +16,24 @@ from notecheck.cli import main
 def insert(conn, key, client, staff, start, end, code="CM-MH", day="2026-11-02"):
     conn.execute(
         "INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (key, key, client, staff, day, 2026, start, end, end - start, code, code, code, "",
-         "il132", None, None),
+        (
+            key,
+            key,
+            client,
+            staff,
+            day,
+            2026,
+            start,
+            end,
+            end - start,
+            code,
+            code,
+            code,
+            "",
+            "il132",
+            None,
+            None,
+        ),
     )
 
 

@@ -186,7 +186,9 @@ def test_an_unknown_unless_scope_is_refused(tmp_path):
     from notecheck.catalog import CatalogError, load_catalog
 
     path = tmp_path / "rules.toml"
-    text = (Path(__file__).parent.parent / "notecheck" / "profiles" / "il132" / "rules.toml").read_text()
+    text = (
+        Path(__file__).parent.parent / "notecheck" / "profiles" / "il132" / "rules.toml"
+    ).read_text()
     path.write_text(text.replace('unless_scope = "sentence"', 'unless_scope = "paragraph"'))
     with pytest.raises(CatalogError, match="unless_scope"):
         load_catalog(path)
