@@ -17,6 +17,7 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from notecheck.casefree import CaseFreePattern
 from notecheck.catalog import CatalogError, read_toml
 from notecheck.component import BatchedComponent
 
@@ -66,7 +67,7 @@ class SectionRules:
     format_kinds: tuple[tuple[str, frozenset[str], dict[str, str]], ...]
     line_patterns: tuple[tuple[re.Pattern[str], str], ...]
     content_kinds: tuple[tuple[frozenset[str], re.Pattern[str], str], ...]
-    heading_re: re.Pattern[str]
+    heading_re: CaseFreePattern
     sha256: str = ""
 
     @property
@@ -166,7 +167,7 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
         content.append((names, compiled, str(item["kind"])))
     every = set(headings) | {name for _, _, o in formats for name in o}
     alternation = "|".join(re.escape(n) for n in sorted(every, key=len, reverse=True))
-    heading_re = re.compile(
+    heading_re = CaseFreePattern(
         # Every branch below follows the text's start or one of these characters: one test
         # first lets the scan turn down most positions (same matches, about twice as fast).
         r"(?<![^\n|;.!?\"”’')\]])"
@@ -181,7 +182,6 @@ def parse_section_rules(raw: dict[str, Any], digest: str = "") -> SectionRules:
         rf"(?:(?:[ \t]+#?[0-9]+(?:\.[0-9]+)*[a-z]?)?(?:[ \t]*\([^()\n]{{1,40}}\))?"
         rf"(?P<sep>{_SEPARATOR})[ \t]*"
         rf"|(?<=\bby)[ \t]+|[ \t]*(?=\r?\n|$))",
-        re.IGNORECASE,
     )
     return SectionRules(
         version=str(raw.get("version", "")),
@@ -214,7 +214,7 @@ class _Heading:
 def _headings(text: str, rules: SectionRules) -> list[_Heading]:
     found = []
     for match in rules.heading_re.finditer(text):
-        name = match["name"]
+        name = text[match.start("name") : match.end("name")]  # as written: "D:" is not "d:"
         # One-letter headings ("D:", "P -") only in upper case and with a separator.
         if len(name) == 1 and (not name.isupper() or not match["sep"]):
             continue

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from notecheck.casefree import CaseFreePattern, case_folded
+
 MAX_MINUTES = 24 * 60
 
 _NUMBER_WORDS = {
@@ -54,14 +56,13 @@ _CLOCK_MERIDIEM = rf"(?:{_MERIDIEM}|(?<=\d)[ap](?![a-z]))"
 _DURATION_FIRST = "".join(sorted({word[0] for word in _NUMBER_WORDS} | {"h"}))  # h: "half"
 
 # "1 hr 15 min", "1h15m", "1.5 hrs", "an hour and a half", "half an hour", "90 min", "45m"
-_DURATION_RE = re.compile(
+_DURATION_RE = CaseFreePattern(
     rf"(?=[\d{_DURATION_FIRST}])(?<![\w.:/-])(?:"
     rf"(?P<half>half\s+an?\s+hour|a\s+half\s+hour|half-hour)"
     rf"|(?P<hours>{_NUM})(?P<hunit>{_HOUR_UNIT})(?P<andhalf>\s+and\s+a\s+half)?"
     rf"(?:\s*(?:and\s+)?(?P<hmins>\d{{1,2}})\s*{_MIN_UNIT})?"
     rf"|(?P<mins>{_NUM})(?P<munit>{_MIN_UNIT})"
     rf")(?![\w])",
-    re.IGNORECASE,
 )
 # A clock time on each side: "9:00-10:15", "9:45pm - 12:15am", "10-11am", "1:30 to 2:15 PM"
 _RANGE_RE = re.compile(
@@ -83,18 +84,16 @@ _ZERO_HOUR_RE = re.compile(
 )
 # Start/end given as separate fields: "Start Time: 9:00 AM ... End Time: 10:15 AM", and in
 # exports without the colon, "Start 16:00    End 17:25", "Time in 1:05p Time out 1:50p".
-_FIELD_RE = re.compile(
+_FIELD_RE = CaseFreePattern(
     r"(?=[best])\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?"
     r"|stop(?:\s+time)?|time\s+out)\s*(?P<sep>[:=-])?\s*"
     rf"(?P<h>\d{{1,2}})(?::(?P<m>[0-5]\d))?\s*(?P<mer>{_CLOCK_MERIDIEM})?(?![\d:])",
-    re.IGNORECASE,
 )
 # A bare number under a minutes label, as templated exports write it: "Dur: 30",
 # "Duration: 45", "Minutes: 40", "Total minutes = 40" (no unit after it, or "min").
-_LABELLED_MINUTES_RE = re.compile(
-    r"(?=[dDmMtT])\b(?:dur|duration|minutes|mins|total\s+(?:minutes|mins|time))\s*[:=]\s*"
+_LABELLED_MINUTES_RE = CaseFreePattern(
+    r"(?=[dmt])\b(?:dur|duration|minutes|mins|total\s+(?:minutes|mins|time))\s*[:=]\s*"
     r"(?P<n>\d{1,4})(?!\d|[:/.,-]\d|\s*(?:hrs?|hours?|units?|x|%|am|pm|a\.m|p\.m)\b)",
-    re.IGNORECASE,
 )
 # Words just before a duration that make it a total of the contact.
 _TOTAL_BEFORE = re.compile(
@@ -231,13 +230,14 @@ def find_durations(text: str) -> list[TimeMention]:
     ``kind`` is ``total`` when the words before it say so ("Total time: 45 min").
     """
     found = []
+    folded = case_folded(text)
     for match in _ZERO_HOUR_RE.finditer(text):
         before = text[max(0, match.start() - 40) : match.start()]
         minutes = float(match["m"])
         if minutes > 0 and not _NOT_SERVICE_BEFORE.search(before):
             kind = "total" if _TOTAL_BEFORE.search(before) else "duration"
             found.append(TimeMention(match.start(), match.end(), minutes, kind))
-    for match in _DURATION_RE.finditer(text):
+    for match in _DURATION_RE.finditer(text, folded):
         before = text[max(0, match.start() - 40) : match.start()]
         after = text[match.end() : match.end() + 30]
         if _NOT_SERVICE_BEFORE.search(before) or _NOT_SERVICE_AFTER.match(after):
@@ -263,7 +263,7 @@ def find_durations(text: str) -> list[TimeMention]:
         kind = "total" if _TOTAL_BEFORE.search(before) else "duration"
         found.append(TimeMention(match.start(), match.end(), minutes, kind))
     taken = [(m.start, m.end) for m in found]
-    for match in _LABELLED_MINUTES_RE.finditer(text):
+    for match in _LABELLED_MINUTES_RE.finditer(text, folded):
         minutes = float(match["n"])
         inside = any(a <= match.start("n") < b for a, b in taken)
         if 0 < minutes <= MAX_MINUTES and not inside:

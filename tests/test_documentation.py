@@ -6,7 +6,9 @@ import pytest
 
 from notecheck import documentation, timeparse
 from notecheck.activities import billable_units
+from notecheck.casefree import case_folded
 from notecheck.data import load_notes
+from notecheck.sections import load_section_rules
 from notecheck.timeparse import find_ranges, find_times, note_time
 
 
@@ -165,6 +167,7 @@ def test_a_patterns_opening_lookahead_keeps_every_match(module, name):
     # the corpus and on phrases made of the pattern's own words (each alternative's first word
     # must be let through, whatever its case).
     guarded = getattr(module, name)
+    guarded = getattr(guarded, "ignorecase", guarded)  # a CaseFreePattern's own IGNORECASE form
     unguarded = re.compile(re.sub(r"^\(\?=[^()]*\)", "", guarded.pattern), guarded.flags)
     assert unguarded.pattern != guarded.pattern
     words = re.findall(r"[a-z]+", re.sub(r"\\[a-zA-Z]", " ", guarded.pattern))
@@ -180,6 +183,50 @@ def test_a_patterns_opening_lookahead_keeps_every_match(module, name):
     for text in phrases + [note.text for note in load_notes()]:
         found = [m.span() for m in guarded.finditer(text)]
         assert found == [m.span() for m in unguarded.finditer(text)], (name, text)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        timeparse._DURATION_RE,
+        timeparse._FIELD_RE,
+        timeparse._LABELLED_MINUTES_RE,
+        load_section_rules().heading_re,
+    ],
+    ids=["duration", "field", "labelled_minutes", "heading"],
+)
+def test_a_case_free_pattern_finds_what_ignorecase_finds(pattern):
+    # Run over case-folded text, the pattern must find the same spans and groups (up to case)
+    # as the IGNORECASE pattern over the text as written, in every case, and fall back to it
+    # where folding is not one character for one (İ, ß) or re and casefold disagree (ı, U+0345).
+    notes = [note.text for note in load_notes()]
+    odd = [
+        "ſix min w/ clt",
+        "Start ſ 9:00",
+        "Fıve MINUTES",
+        "\u0130 twenty min",
+        "Straße 30 min",
+        "\u212a 15 min",
+        "ten\u0345 min",
+        "PLAN: f/u. Dur: 30",
+        "Goal 2: budget.\nP - call",
+    ]
+    texts = notes + [t.upper() for t in notes[::3]] + [t.swapcase() for t in notes[1::3]] + odd
+    hits = 0
+    for text in texts:
+        expected = [
+            (m.span(), [g.casefold() if g else g for g in m.groups()])
+            for m in pattern.ignorecase.finditer(text)
+        ]
+        found = [
+            (m.span(), [g.casefold() if g else g for g in m.groups()])
+            for m in pattern.finditer(text)
+        ]
+        assert found == expected, text[:80]
+        hits += len(found)
+    assert hits >= 5  # the comparison saw matches
+    assert case_folded("İ ok") is None and case_folded("ı") is None
+    assert case_folded("Straße") is None and case_folded("ſix MIN") == "six min"
 
 
 @pytest.mark.parametrize(
