@@ -216,3 +216,26 @@ def test_counting_blocks_give_each_vectorizers_own_matrix(engine):
         assert same(transformer.transform(column), expected)  # warm
         for i in range(0, len(texts), 37):
             assert same(transformer.transform(column[i : i + 1]), expected[i : i + 1])
+
+
+def test_probabilities_are_the_pipelines_own_one_note_and_many(engine):
+    # The engine tells scikit-learn its inputs are already valid (no per-call checks): the
+    # probabilities must still be the fitted pipeline's, bit for bit, for one note and a batch.
+    import numpy as np
+
+    from notecheck.engine import context_text, model_text, rule_tokens
+    from notecheck.model import make_rows
+
+    texts = [n.text for n in load_notes()[::40]]
+    docs = list(engine.nlp.pipe(texts))
+    rows = make_rows(
+        [model_text(d, engine.sections) for d in docs],
+        [rule_tokens(d, engine.catalog) for d in docs],
+        [context_text(d, engine.sections) for d in docs],
+    )
+    expected = engine.model.pipeline.predict_proba(rows)[:, engine.model._order]
+    batch = engine.model.predict_proba_features(engine.model.features(rows))
+    assert np.array_equal(batch, expected)
+    for i in range(0, len(texts), 7):
+        one = engine.model.predict_proba_features(engine.model.features(rows[i : i + 1]))
+        assert np.array_equal(one[0], expected[i])
