@@ -35,20 +35,18 @@ def write_export(path: Path, rows: int, seed: int = 11) -> None:
         for i, text in enumerate(iter_notes(rows, seed), 1):
             start = rng.randrange(8 * 4, 17 * 4) * 15
             length = rng.choice([15, 30, 45, 60])
-            writer.writerow(
-                [
-                    f"n{i}",
-                    f"c{rng.randrange(400)}",
-                    f"s{rng.randrange(25)}",
-                    f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
-                    f"{start // 60:02d}:{start % 60:02d}",
-                    f"{(start + length) // 60:02d}:{(start + length) % 60:02d}",
-                    "",
-                    rng.choice(CODES),
-                    "",  # staff_level
-                    text,
-                ]
-            )
+            row = {
+                "note_id": f"n{i}",
+                "client_id": f"c{rng.randrange(400)}",
+                "staff_id": f"s{rng.randrange(25)}",
+                "service_date": f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+                "start_time": f"{start // 60:02d}:{start % 60:02d}",
+                "end_time": f"{(start + length) // 60:02d}:{(start + length) % 60:02d}",
+                "billed_code": rng.choice(CODES),
+                "text": text,
+            }
+            # Every column of the batch's own layout, by name: a column added later stays empty.
+            writer.writerow([row.get(field, "") for field in FIELDS])
 
 
 def tree_rss_kib(pid: int) -> int:

@@ -207,3 +207,21 @@ def test_malformed_rows_become_error_rows_instead_of_merging_or_aborting(tmp_pat
         encoding="utf-8",
     )
     assert run(fine)[1][0]["status"] == "ok"
+
+
+def test_a_row_cut_short_before_its_text_says_so_and_trailing_cells_may_be_left_off(tmp_path):
+    export = tmp_path / "short.csv"
+    export.write_text(
+        "note_id,client_id,text,billed_code,modifier\n"
+        "n1,c1,Called SSA and advocated for clt's claim (20 min).,CM-MH,\n"
+        "n2,c1,Left VM for the landlord.\n"  # trailing optional cells left off: fine
+        "n3,c2\n",  # cut before the text
+        encoding="utf-8",
+    )
+    _, rows = run(export)
+    assert [r["status"] for r in rows] == ["ok", "ok", "error"]
+    assert rows[1]["label"] == "NON-BILLABLE"
+    assert rows[2]["error"] == (
+        "missing_cells: row has 2 cells, the header 5; the note text (column 3, 'text') is "
+        "not in it"
+    )

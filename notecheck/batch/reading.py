@@ -215,6 +215,7 @@ def read_csv(
         header = [_as_windows_1252(h) or h if _has_undecodable(h) else h for h in header]
         columns = resolve_columns(header, mapping)
         width = len(header)
+        text_at = header.index(str(columns["text"]))
         number = 0
         for cells in reader:
             if not cells:
@@ -237,6 +238,14 @@ def read_csv(
                 )
             elif len(cells) > width:
                 yield Row(number, fields, "extra_cells: row has more cells than the header")
+            elif len(cells) <= text_at:
+                # Short rows are fine when only trailing columns are left off; not the text.
+                yield Row(
+                    number,
+                    fields,
+                    f"missing_cells: row has {len(cells)} cells, the header {width}; the note "
+                    f"text (column {text_at + 1}, {columns['text']!r}) is not in it",
+                )
             elif any(_has_undecodable(c) for c in cells):
                 yield Row(
                     number,
