@@ -433,9 +433,12 @@ def time_split(
     units_supported = None if billable_minutes is None else units(billable_minutes)
     if per_contact and billable_minutes is not None and len(billable) > 1 and clocks:
         ranges = sorted(
-            (clock, a.minutes)
-            for a, clock in zip(activities, clocks, strict=True)
-            if a.kind not in (NON_BILLABLE_KIND, NO_KIND) and clock is not None
+            (
+                (clock, a.minutes)
+                for a, clock in zip(activities, clocks, strict=True)
+                if a.kind not in (NON_BILLABLE_KIND, NO_KIND) and clock is not None
+            ),
+            key=lambda r: r[0],  # by clock only: minutes may be None ("11:00-11:40" twice)
         )
         separate = len(ranges) == len(billable) and all(
             later[0][0] > earlier[0][1] for earlier, later in itertools.pairwise(ranges)

@@ -440,3 +440,15 @@ def test_negotiating_a_payment_plan_with_the_landlord_is_the_billable_part(engin
     assert result.label == "CM-MH"
     assert (result.time.billable_minutes, result.time.non_billable_minutes) == (25, 25)
     assert (result.time.units_supported, result.time.units_at_risk) == (2, 1)
+
+
+def test_a_clock_range_written_twice_is_read_not_a_crash(engine):
+    # Per-contact units sort the activities' clock ranges; two activities on the same range,
+    # one without minutes of its own, once made that sort compare a number with None.
+    result = engine.check(
+        "Role-played with clt how to ask his landlord for a receipt. 11:00-11:40 Role-played "
+        "with clt how to ask his landlord for a receipt. 11:00-11:40 CM called IDHS FCRC re: "
+        "clt's SNAP being cut off; with clt on speaker, CM requested the form be re-issued."
+    )
+    assert result.label == "CS-IND"
+    assert result.minutes == 40 and result.units == 3
