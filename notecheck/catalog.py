@@ -83,6 +83,7 @@ _MODIFIER_KEYS = {
     "ignored_terminators",
     "list_joiners",
     "not_after",
+    "inside",
     "explanation",
 }
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
@@ -170,6 +171,9 @@ class Modifier:
     # Words right before a trigger that cancel it: "writer and clt sat down w/ the landlord" is
     # staff acting with the client, not the client alone.
     not_after: tuple[str, ...] = ()
+    # A trigger inside the matched words modifies the match too ("CILA intake, left VM asking
+    # about openings"): for a trigger that describes the whole contact.
+    inside: bool = False
 
 
 @dataclass(frozen=True)
@@ -327,6 +331,12 @@ def _str_list(value: Any, where: str, *, non_empty: bool = True) -> tuple[str, .
     return tuple(value)
 
 
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise CatalogError(f"{where}: must be true or false")
+    return value
+
+
 def _parse_rule(raw: dict[str, Any], labels: Sequence[str], non_billable: str) -> Rule:
     rule_id = raw.get("id")
     where = f"rule {rule_id!r}"
@@ -444,6 +454,7 @@ def _parse_context(raw: dict[str, Any]) -> ContextCatalog:
                 not_after=_str_list(
                     item.get("not_after", []), f"{where}.not_after", non_empty=False
                 ),
+                inside=_flag(item.get("inside", False), f"{where}.inside"),
             )
         )
     if not modifiers:

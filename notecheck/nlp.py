@@ -385,7 +385,9 @@ class RuleMatcher(BatchedComponent):
         self.triggers = PhraseMatcher(nlp.vocab, attr="LOWER")
         # key -> {phrase length: phrases}, compared with the lower-cased words before a trigger
         self._not_after: dict[str, dict[int, frozenset[tuple[str, ...]]]] = {}
-        self._trigger_info: dict[str, tuple[str, str, int, frozenset[str], frozenset[str]]] = {}
+        self._trigger_info: dict[
+            str, tuple[str, str, int, frozenset[str], frozenset[str], bool]
+        ] = {}
         base_terms = frozenset(t.lower() for t in catalog.context.terminators)
         for i, mod in enumerate(catalog.context.modifiers):
             key = f"ctx{i}"
@@ -398,6 +400,7 @@ class RuleMatcher(BatchedComponent):
                 mod.window,
                 frozenset(terms),
                 frozenset(j.lower() for j in mod.list_joiners),
+                mod.inside,
             )
             self.triggers.add(key, [nlp.make_doc(t) for t in mod.triggers])
             if mod.not_after:
@@ -607,8 +610,11 @@ class RuleMatcher(BatchedComponent):
             sent_start, sent_end = bounds[at], bounds[at + 1]
             names: list[str] = []
             for key, t_start, t_end in triggers:
-                name, direction, window, terms, joiners = self._trigger_info[key]
+                name, direction, window, terms, joiners, inside = self._trigger_info[key]
                 if name in names or t_start < sent_start or t_end > sent_end:
+                    continue
+                if inside and span_start < t_start and t_end <= span_end:
+                    names.append(name)
                     continue
                 if direction == "forward" and t_end <= span_start:
                     gap = lowers[t_end:span_start]

@@ -192,3 +192,12 @@ def test_an_unknown_unless_scope_is_refused(tmp_path):
     path.write_text(text.replace('unless_scope = "sentence"', 'unless_scope = "paragraph"'))
     with pytest.raises(CatalogError, match="unless_scope"):
         load_catalog(path)
+
+
+def test_a_modifier_flag_that_is_not_true_or_false_fails_at_load(tmp_path):
+    context = tmp_path / "context.toml"
+    text = CONTEXT.read_text(encoding="utf-8").replace("inside = true", 'inside = "yes"', 1)
+    assert 'inside = "yes"' in text
+    context.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError, match="inside: must be true or false"):
+        load_catalog(write_catalog(tmp_path, GOOD_RULE), context)

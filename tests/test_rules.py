@@ -41,7 +41,20 @@ def test_rule_does_not_count_on_its_negative_example(nlp, rule_id, text):
         ("Vitals were not taken today.", "medical.vitals", "negated"),
         ("Will fax ROI tomorrow.", "clerical.faxing", "hypothetical"),
         ("Plan: CM will transport clt to PCP next week.", "transport.transporting", "hypothetical"),
+        (  # advice given to staff says what CM should do, not what CM did
+            "Supervisor advised CM to stay neutral and encourage clt to bring it up w/ the "
+            "therapist (9:40-9:50).",
+            "cs.prompting_self_advocacy",
+            "hypothetical",
+        ),
         ("Called SSA to advocate for clt, no answer.", "cm.advocacy", "failed"),
+        # the failed call sits inside the words the rule matched
+        (
+            "Called Heritage CILA intake, left VM asking about openings for clt.",
+            "tla.placement",
+            "failed",
+        ),
+        ("Called SSA to advocate for clt's back pay, left VM.", "cm.advocacy", "failed"),
         (
             "Attempted to consult with psychiatrist; line busy.",
             "ccc.provider_consultation",
