@@ -871,6 +871,8 @@ def _model_evidence(text: str, terms: list[Any], label: str) -> list[Evidence]:
     for term in terms[:_MODEL_TERMS_SHOWN]:
         if term.kind != "words" or all(w in _UNINFORMATIVE for w in term.term.split()):
             continue
+        if not any(ch.isalpha() for ch in term.term):
+            continue  # "10", "30": a clock or a count says nothing a reviewer can act on
         match = _term_pattern(term.term).search(text)
         if match:
             found.append(

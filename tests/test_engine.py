@@ -353,3 +353,18 @@ def test_checking_notes_makes_no_reference_cycles_and_restores_the_collector(eng
         gc.enable()
     list(engine.check_many(notes[:3]))
     assert gc.isenabled()
+
+
+def test_a_number_is_never_shown_as_the_models_cue():
+    # The model's strongest terms can be digits from clock times ("10" in "10:00-10:20");
+    # a reviewer cannot act on them, so the page and the CLI show the next term instead.
+    from notecheck.engine import _model_evidence
+    from notecheck.model import TermContribution
+
+    terms = [
+        TermContribution(term="10", kind="words", weight=0.9),
+        TermContribution(term="2 00", kind="words", weight=0.8),
+        TermContribution(term="faxed", kind="words", weight=0.5),
+    ]
+    found = _model_evidence("10:00-10:20 Faxed the ROI. 2 00", terms, "NON-BILLABLE")
+    assert [(e.text, e.start) for e in found] == [("Faxed", 12)]
