@@ -309,8 +309,10 @@ def note_time(text: str, mentions: list[TimeMention] | None = None) -> NoteTime:
     """The total minutes a note states, and which mentions are its parts.
 
     A labelled total ("Total: 17 min", "Duration: 45 min", start/end fields) is the total. Else
-    a clock range at least as long as every other stated time added up is the total (a visit
-    9:00-11:15 with "waited approx 90 min" inside it). Else the parts are added up.
+    a clock range that holds every other clock range, and is at least as long as they are added
+    up and as the durations are added up, is the total (a visit 9:00-11:15 with "waited approx
+    90 min" inside it; a visit 1:15-2:05 with 1:15-1:50 and "on hold 10 min (1:50-2:05)"). Else
+    the parts are added up.
     """
     mentions = find_times(text) if mentions is None else mentions
     has_start_stop = any(m.clock is not None for m in mentions)
@@ -326,11 +328,18 @@ def note_time(text: str, mentions: list[TimeMention] | None = None) -> NoteTime:
         widest = max(ranges, key=lambda m: m.minutes)
         assert widest.clock is not None
         others = [m for m in mentions if m is not widest]
+        inner = [m for m in others if m.clock is not None]
         inside = all(
-            widest.clock[0] <= m.clock[0] and m.clock[1] <= widest.clock[1]
-            for m in others
-            if m.clock is not None
+            widest.clock[0] <= m.clock[0] and m.clock[1] <= widest.clock[1]  # type: ignore[index]
+            for m in inner
         )
-        if inside and widest.minutes >= sum(m.minutes for m in others):
+        # Clock ranges inside the visit and durations are two ways of stating its parts, often
+        # both for one activity ("waited on hold 10 min (1:50-2:05)"): each way must fit in it.
+        durations = [m for m in others if m.clock is None]
+        if (
+            inside
+            and widest.minutes >= sum(m.minutes for m in inner)
+            and widest.minutes >= sum(m.minutes for m in durations)
+        ):
             return NoteTime(widest.minutes, widest, tuple(others), has_start_stop)
     return NoteTime(float(sum(m.minutes for m in mentions)), None, tuple(mentions), has_start_stop)

@@ -306,3 +306,29 @@ def test_a_number_word_the_case_free_pattern_matches_is_read_not_crashed_on():
     # "ſ" (long s) matches "s" case-free; the value was looked up lower-cased and raised.
     (mention,) = find_times("Drove ſix min to the shelter.")
     assert mention.minutes == 6.0 and mention.clock is None
+
+
+@pytest.mark.parametrize(
+    "text, total",
+    [
+        (  # inner clock ranges plus a duration that restates part of one of them
+            "O: Met at agency office 1:15-2:05.\nP: Writer and clt went through the packet "
+            "(1:15-1:50). Writer called IDHS w/ clt on speaker, waited on hold 10 min (1:50-2:05).",
+            50,
+        ),
+        (  # the total restated as a range with its minutes after the activity ranges
+            "CM transported clt to the bank (2:00-2:15). Coached clt at the window (2:15-2:40). "
+            "Reviewed the receipt in the car (2:40-2:50). Drove clt back (2:50-3:05).\n"
+            "Total 2:00-3:05 (65 min)",
+            65,
+        ),
+        (  # a visit range with the drives stated as durations
+            "Picked clt up (15 min drive). 11:00-11:40 role-played the call. Drove clt home "
+            "after (15 min). Total contact 10:45-11:55.",
+            70,
+        ),
+        ("9:00-10:00 met clt at DHS. Drove 30 min. Waited 45 min.", 135),  # parts exceed it
+    ],
+)
+def test_a_visit_range_holding_the_parts_is_the_total(text, total):
+    assert note_time(text).total == total
