@@ -87,7 +87,7 @@ _ZERO_HOUR_RE = re.compile(
 _FIELD_RE = CaseFreePattern(
     r"(?=[best])\b(?P<which>start(?:\s+time)?|time\s+in|begin(?:\s+time)?|end(?:\s+time)?"
     r"|stop(?:\s+time)?|time\s+out)\s*(?P<sep>[:=-])?\s*"
-    rf"(?P<h>\d{{1,2}})(?::(?P<m>[0-5]\d))?\s*(?P<mer>{_CLOCK_MERIDIEM})?(?![\d:])",
+    rf"(?P<h>\d{{1,2}})(?::?(?P<m>[0-5]\d))?\s*(?P<mer>{_CLOCK_MERIDIEM})?(?![\d:])",
 )
 # A bare number under a minutes label, as templated exports write it: "Dur: 30",
 # "Duration: 45", "Minutes: 40", "Total minutes = 40" (no unit after it, or "min").

@@ -332,3 +332,16 @@ def test_a_number_word_the_case_free_pattern_matches_is_read_not_crashed_on():
 )
 def test_a_visit_range_holding_the_parts_is_the_total(text, total):
     assert note_time(text).total == total
+
+
+@pytest.mark.parametrize(
+    "text, total",
+    [
+        ("Client: J.D.  DOS: 11/24/2026  Start: 0930  End: 1045\nMet clt at DHS.", 75),
+        ("Start 16:00    End 17:25\nCalled SSA.", 85),
+        ("Start: 115 End: 200pm. Met clt.", 45),
+        ("Clt will start 2 groups and end 3 classes.", None),  # counts, not clock times
+    ],
+)
+def test_start_and_end_fields_read_24_hour_times_without_a_colon(text, total):
+    assert note_time(text).total == total
