@@ -19,3 +19,17 @@ def lemma(word: str) -> str:
     if lower in ("'s", "’s"):
         return lower  # the table maps the clitic to "have"; patterns want it as written
     return str(_table().get(lower, lower))
+
+
+@functools.lru_cache(maxsize=1)
+def _lemma_values() -> frozenset[str]:
+    return frozenset(str(v) for v in _table().values())
+
+
+def is_known_word(word: str) -> bool:
+    """Whether the lemma table knows lower-case ``word``: as an inflected form or as a lemma.
+
+    The table holds only forms whose lemma differs ("transported"); base forms are its values
+    ("transport"). Words with no inflection ("paperwork") and names are not known.
+    """
+    return word in _table() or word in _lemma_values()

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy
 import spacy
-from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LEMMA, LENGTH, LOWER, ORTH, SENT_START
+from spacy.attrs import IDX, LEMMA, LENGTH, ORTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokenizer import Tokenizer
@@ -34,6 +34,7 @@ from notecheck.sections import (
     remember_text,
     tagged_sections,
 )
+from notecheck.spelling import shipped_speller
 
 SPAN_KEY = "notecheck"
 
@@ -114,14 +115,8 @@ def _looked_up(
     return list(map(table.__getitem__, keys))
 
 
-# Hash -> text for the token strings the pipeline reads: decoding a StringStore entry makes a
-# new str each time, a dict hands back the same one. Hashes do not depend on the vocab.
-_TEXT_OF: dict[int, str] = {}
+# Per-pipeline lookups are bounded: a long-running server sees many word forms.
 _MAX_CACHED = 500_000
-
-
-def _texts(hashes: list[int], strings: Any) -> list[str]:
-    return _looked_up(hashes, _TEXT_OF, strings.__getitem__, _MAX_CACHED)
 
 
 @dataclass(frozen=True)
@@ -140,7 +135,11 @@ _TOKENS_KEY = "notecheck_tokens"
 
 
 class WordForm(NamedTuple):
-    """What the pipeline reads of a word form (an ORTH): the same for every token of it."""
+    """What the pipeline reads of a word form (an ORTH): the same for every token of it.
+
+    A misspelt rule word is read as the word meant ("transproted": lower "transported", lemma
+    "transport"; see ``notecheck.spelling``); the Doc's own LOWER keeps what was typed.
+    """
 
     lemma_hash: int  # in the pipeline's vocab
     lemma: str
@@ -173,15 +172,10 @@ def token_table(doc: Doc) -> TokenTable:
         sent_start = (array[:, 2] == 1).tolist()
         sent_start[0] = True
         forms = word_forms(doc)
-        if forms is not None:
-            lemmas, lowers = list(map(_LEMMA, forms)), list(map(_LOWER, forms))
-            skip = list(map(_SKIP, forms))
-        else:  # a Doc the lemma component has not seen
-            words: Any = doc.to_array([LEMMA, LOWER, IS_PUNCT, IS_SPACE])
-            strings = doc.vocab.strings
-            lemmas = _texts(words[:, 0].tolist(), strings)
-            lowers = _texts(words[:, 1].tolist(), strings)
-            skip = ((words[:, 2] | words[:, 3]) != 0).tolist()
+        if forms is None:  # a Doc the lemma component has not seen
+            forms = [_word_form(doc.vocab, orth) for orth in doc.to_array([ORTH]).tolist()]
+        lemmas, lowers = list(map(_LEMMA, forms)), list(map(_LOWER, forms))
+        skip = list(map(_SKIP, forms))
         table = TokenTable(
             lemma=lemmas,
             lower=lowers,
@@ -264,11 +258,12 @@ class LemmaSetter(BatchedComponent):
 def _word_form(vocab: Any, orth: int) -> WordForm:
     word = vocab.strings[orth]
     lexeme = vocab[orth]
-    lemma_text = lemma(word)
+    meant = shipped_speller().correct(lexeme.lower_)
+    lemma_text = lemma(meant or word)
     return WordForm(
         lemma_hash=vocab.strings.add(lemma_text),
         lemma=lemma_text,
-        lower=lexeme.lower_,
+        lower=meant or lexeme.lower_,
         skip=lexeme.is_punct or lexeme.is_space,
         # spaCy keeps line breaks as whitespace tokens of their own ("\n", " \n").
         next_sent_start=1 if word in _SENT_PUNCT or "\n" in word else -1,
@@ -278,6 +273,7 @@ def _word_form(vocab: Any, orth: int) -> WordForm:
 @Language.factory("notecheck_lemmas")
 def make_lemma_setter(nlp: Language, name: str) -> LemmaSetter:
     """SpaCy factory for the lemma component (its cache belongs to this pipeline's vocab)."""
+    shipped_speller()  # built once per process, here rather than inside the first note
     return LemmaSetter()
 
 

@@ -63,21 +63,40 @@ def test_the_wrapped_tokenizer_is_still_reachable():
 
 def test_word_forms_give_the_token_table_spacy_reads_from_the_doc():
     """The lemma component looks each word form up once; the token table and the sentence
-    starts read that instead of the Doc's arrays. Both ways must agree token for token."""
+    starts read that instead of the Doc's arrays. Both must agree token for token, but for a
+    misspelt rule word, which the rules read as the word meant."""
     from notecheck.nlp import _TOKENS_KEY, _WORD_FORMS_KEY, token_table, word_forms
+    from notecheck.spelling import shipped_speller
 
     nlp = build_nlp()
+    speller = shipped_speller()
     texts = EDGE_CASES + [note.text for note in load_notes()][::10]
+    corrected = 0
     for doc in nlp.pipe(texts):
         assert (word_forms(doc) is not None) == (len(doc) > 0)
         from_forms = token_table(doc)
         assert from_forms.lemma == [t.lemma_ for t in doc]
-        assert from_forms.lower == [t.lower_ for t in doc]
+        meant = [speller.correct(t.lower_) for t in doc]
+        assert from_forms.lower == [m or t.lower_ for m, t in zip(meant, doc, strict=True)]
+        corrected += sum(m is not None for m in meant)
         assert from_forms.skip == [t.is_punct or t.is_space for t in doc]
         del doc.user_data[_TOKENS_KEY]
         doc.user_data.pop(_WORD_FORMS_KEY, None)
         assert word_forms(doc) is None
-        assert token_table(doc) == from_forms  # read from the Doc's arrays
+        assert token_table(doc) == from_forms  # worked out again for a Doc without them
+    assert corrected > 0  # the corpus has typos ("recieved")
+
+
+def test_a_misspelt_rule_word_is_read_as_the_word_meant():
+    from notecheck.nlp import token_table
+
+    nlp = build_nlp()
+    doc = nlp("Writer transproted clt and adovcated w/ the landlord. Kalomiren recieved it.")
+    table = token_table(doc)
+    assert table.lower[1] == "transported" and table.lemma[1] == "transport"
+    assert table.lemma[4] == "advocate"
+    assert doc[1].lower_ == "transproted"  # the Doc keeps what was typed
+    assert table.lower[9] == "kalomiren"  # a name no rule word is one edit from
 
 
 def test_sentence_starts_are_the_same_without_the_lemma_components_lookup():
