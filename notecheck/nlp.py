@@ -158,6 +158,14 @@ def word_forms(doc: Doc) -> list[WordForm] | None:
     return found if found is not None and len(found) == len(doc) else None
 
 
+def _forms_of(doc: Doc) -> list[WordForm]:
+    """``word_forms``, or worked out here for a Doc the lemma component has not seen."""
+    forms = word_forms(doc)
+    if forms is None:
+        forms = [_word_form(doc.vocab, orth) for orth in doc.to_array([ORTH]).tolist()]
+    return forms
+
+
 def token_table(doc: Doc) -> TokenTable:
     """The Doc's token table, read once (by the rule matcher, the pipeline's last step)."""
     cached: TokenTable | None = doc.user_data.get(_TOKENS_KEY)
@@ -171,9 +179,7 @@ def token_table(doc: Doc) -> TokenTable:
         starts = array[:, 0].astype("int64")
         sent_start = (array[:, 2] == 1).tolist()
         sent_start[0] = True
-        forms = word_forms(doc)
-        if forms is None:  # a Doc the lemma component has not seen
-            forms = [_word_form(doc.vocab, orth) for orth in doc.to_array([ORTH]).tolist()]
+        forms = _forms_of(doc)
         lemmas, lowers = list(map(_LEMMA, forms)), list(map(_LOWER, forms))
         skip = list(map(_SKIP, forms))
         table = TokenTable(
@@ -285,22 +291,11 @@ class SentenceSplitter(BatchedComponent):
     array write.
     """
 
-    def __init__(self) -> None:
-        self._forms: dict[int, WordForm] = {}  # for a Doc the lemma component has not seen
-
     def __call__(self, doc: Doc) -> Doc:
         """Set the Doc's sentence starts."""
         if len(doc) == 0:
             return doc
-        forms = word_forms(doc)
-        if forms is None:
-            vocab = doc.vocab
-            forms = _looked_up(
-                doc.to_array([ORTH]).tolist(),
-                self._forms,
-                lambda orth: _word_form(vocab, orth),
-                _MAX_CACHED,
-            )
+        forms = _forms_of(doc)
         # A token that ends a sentence makes the next one start it; the first always starts.
         starts = [1, *map(_NEXT_SENT_START, forms[:-1])]
         array: Any = numpy.asarray(starts, dtype="int64").astype("uint64")
