@@ -318,9 +318,17 @@ def _trailing_time_to_main(
     )
     if main is None:
         return pieces
+    # "called IDHS to confirm the due date, waited on hold 10 min (1:50-2:05)": a duration of
+    # the last clause's own stays with it; the rest of the closing time is the intervention's.
+    assert last.minutes is not None
+    own = sum(m.minutes for m in inside if m.clock is None and m.minutes < last.minutes)
     moved = list(pieces)
-    moved[main] = replace(pieces[main], minutes=last.minutes)
-    moved[-1] = replace(last, minutes=None)
+    if 0 < own < last.minutes:
+        moved[main] = replace(pieces[main], minutes=last.minutes - own)
+        moved[-1] = replace(last, minutes=own)
+    else:
+        moved[main] = replace(pieces[main], minutes=last.minutes)
+        moved[-1] = replace(last, minutes=None)
     return moved
 
 

@@ -452,3 +452,16 @@ def test_a_clock_range_written_twice_is_read_not_a_crash(engine):
     )
     assert result.label == "CS-IND"
     assert result.minutes == 40 and result.units == 3
+
+
+def test_a_hold_stated_inside_a_calls_closing_time_keeps_its_own_minutes(engine):
+    # "(1:50-2:05)" covers the call and the hold; "10 min" is the hold's own.
+    result = engine.check(
+        "Met at agency office 1:15-2:05. Writer and clt went through the packet line by line "
+        "(1:15-1:50). Writer then called IDHS FCRC w/ clt on speaker to confirm the fax # and "
+        "due date, waited on hold 10 min (1:50-2:05)."
+    )
+    timed = {a.kind: a.minutes for a in result.activities if a.minutes is not None}
+    assert timed["non-billable"] == 10
+    assert result.time.non_billable_minutes == 10 and result.time.billable_minutes == 40
+    assert result.units == 3
