@@ -51,10 +51,17 @@ def highlight(text: str, evidence: Sequence[Any], *, color: bool) -> str:
     return "".join(out)
 
 
+def _confidence(result: Any) -> str:
+    if result.extra.get("decided_by") == "rules":
+        # The model's probability of a label the rules chose over it is not a confidence.
+        return f"decided by the rules (the model gave it {result.confidence:.2f})"
+    return f"confidence {result.confidence:.2f}"
+
+
 def _print_result(result: Any, text: str, stream: TextIO, *, color: bool) -> None:
     review = "  (needs review)" if result.needs_review else ""
     print(
-        f"{result.label} — {result.display_name}  confidence {result.confidence:.2f}{review}",
+        f"{result.label} — {result.display_name}  {_confidence(result)}{review}",
         file=stream,
     )
     print("", file=stream)

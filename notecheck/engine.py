@@ -659,6 +659,9 @@ class Engine:
                     {"term": t.term, "kind": t.kind, "weight": round(t.weight, 4)} for t in terms
                 ],
                 "rules_vote": decision.rules_vote,
+                # "rules" when a rule decided over the model (confidence is then the model's
+                # probability of a label it did not pick, and can be near 0).
+                "decided_by": "rules" if decision.overridden else "model",
             },
             profile=self.profile.name,
         )

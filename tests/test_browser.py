@@ -101,6 +101,22 @@ def test_reviewer_pastes_a_note_and_sees_label_and_highlights(server_url, browse
     assert (SCREENSHOT_DIR / "reviewer-page.png").stat().st_size > 10_000
 
 
+def test_a_label_the_rules_chose_is_not_shown_as_the_models_confidence(server_url, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+    page.goto(server_url + "/")
+    note = page.get_by_label("Progress note")
+    note.fill("Clt is enrolled in ACT. CM called SSA and advocated for clt's back pay. 25 min.")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=20000)
+    assert page.inner_text("#label-badge") == "NON-BILLABLE"
+    assert page.inner_text("#confidence-label") == "Decided by the rules"
+    assert page.inner_text("#confidence-text").startswith("the model gave this label ")
+    note.fill("CM left VM for clt's PCP re: appt")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector("#confidence-label:has-text('Confidence')", timeout=20000)
+    assert page.inner_text("#confidence-text").endswith("%")
+
+
 def test_reviewer_sees_sections_the_time_split_and_units_at_risk(server_url, browser):
     page = browser.new_page(viewport={"width": 1100, "height": 1500})
     page.goto(server_url + "/")

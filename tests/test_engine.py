@@ -116,6 +116,7 @@ def test_result_contract_key_order_is_stable(engine):
         "ruleset_version",
         "model_terms",
         "rules_vote",
+        "decided_by",
     ]
     records = {
         "evidence": [
@@ -368,3 +369,24 @@ def test_a_number_is_never_shown_as_the_models_cue():
     ]
     found = _model_evidence("10:00-10:20 Faxed the ROI. 2 00", terms, "NON-BILLABLE")
     assert [(e.text, e.start) for e in found] == [("Faxed", 12)]
+
+
+def test_a_label_the_rules_chose_over_the_model_says_so(engine):
+    # The model's probability of a label it did not pick is not a confidence: the result says
+    # who decided, and the CLI and page show "decided by the rules" instead.
+    from notecheck.cli import _confidence
+
+    # A decisive rule (000 Q43: the ACT team's work is billed as ACT) over a model that reads
+    # the advocacy as billable.
+    by_rules = engine.check(
+        "Clt is enrolled in ACT. CM called SSA and advocated for clt's back pay; the worker "
+        "agreed to expedite. 25 min."
+    )
+    assert by_rules.label == "NON-BILLABLE" and by_rules.to_dict()["decided_by"] == "rules"
+    assert by_rules.confidence < 0.5
+    assert _confidence(by_rules) == (
+        f"decided by the rules (the model gave it {by_rules.confidence:.2f})"
+    )
+    by_model = engine.check("CM left VM for clt's PCP re: appt")
+    assert by_model.to_dict()["decided_by"] == "model"
+    assert _confidence(by_model) == f"confidence {by_model.confidence:.2f}"

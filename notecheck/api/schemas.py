@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -145,6 +145,7 @@ class CheckResponse(BaseModel):
     ruleset_version: str
     model_terms: list[ModelTermOut]
     rules_vote: LabelCode | None
+    decided_by: Literal["model", "rules"]
 
 
 class BatchItemError(BaseModel):

@@ -139,7 +139,11 @@ function render(text, data) {
   $("label-name").textContent = data.display_name;
   $("review-flag").hidden = !data.needs_review;
   $("confidence-bar").value = data.confidence;
-  $("confidence-text").textContent = `${Math.round(data.confidence * 100)}%`;
+  const percent = `${Math.round(data.confidence * 100)}%`;
+  // A label the rules chose over the model: its probability is the model's, not a confidence.
+  const byRules = data.decided_by === "rules";
+  $("confidence-label").textContent = byRules ? "Decided by the rules" : "Confidence";
+  $("confidence-text").textContent = byRules ? `the model gave this label ${percent}` : percent;
   $("review-reasons").replaceChildren(...data.review_reasons.map((r) => el("li", {}, r)));
   renderNote(text, data.evidence, data.sections, rulesById);
   renderTime(data.time);
