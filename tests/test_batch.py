@@ -311,3 +311,27 @@ def test_a_staff_level_column_checks_q61_per_row(tmp_path):
     assert rows["a1"]["staff_level"] == "RSA"
     assert "staff_qualified" not in rows["a2"]["documentation_failures"]
     assert rows["a3"]["status"] == "error" and "unknown_staff_level" in rows["a3"]["error"]
+
+
+def test_the_batch_says_which_rows_the_rules_decided(tmp_path):
+    # A rule-decided row's confidence is the model's probability of a label it did not pick:
+    # the CSV says who decided, and the report's review table says it beside the number.
+    from notecheck.batch.report import render_report
+
+    export = write(
+        tmp_path,
+        "notes.csv",
+        b"note_id,text\n"
+        b'n1,"Clt is enrolled in ACT. CM called SSA and advocated for clt\'s back pay. 25 min."\n'
+        b"n2,CM left VM for clt's PCP re: appt.\n",
+    )
+    summary, out = run(export, tmp_path / "l.sqlite")
+    rows = csv_rows(out)
+    assert [(r["label"], r["decided_by"]) for r in rows] == [
+        ("NON-BILLABLE", "rules"),
+        ("NON-BILLABLE", "model"),
+    ]
+    html = render_report(summary)
+    assert (
+        "(the model&#39;s; the rules decided)" in html or "(the model's; the rules decided)" in html
+    )

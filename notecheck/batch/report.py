@@ -79,7 +79,7 @@ class Summary:
             counts["mismatches"] += 1
             _keep(self.mismatches, (note["units_at_risk"], -p.row.number, note))
         if outcome.needs_review:
-            item = {**note, "confidence": outcome.confidence}
+            item = {**note, "confidence": outcome.confidence, "decided_by": outcome.decided_by}
             item["reasons"] = list(outcome.review_reasons)
             _keep(self.review, (-outcome.confidence, -p.row.number, item))
 
@@ -221,7 +221,11 @@ def render_report(summary: dict[str, Any]) -> str:
                 r["note_id"],
                 r["staff_id"],
                 r["label"],
-                f"{r['confidence']:.2f}",
+                # The model's probability of a label the rules chose is not a confidence; the
+                # number stays first so the column still sorts as numbers.
+                f"{r['confidence']:.2f} (the model's; the rules decided)"
+                if r.get("decided_by") == "rules"
+                else f"{r['confidence']:.2f}",
                 "; ".join(r.get("reasons", [])),
             ]
             for r in summary.get("needs_review_items", [])

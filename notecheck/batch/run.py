@@ -64,6 +64,7 @@ OUTPUT_COLUMNS = (
     "limit_status",
     "label",
     "confidence",
+    "decided_by",
     "needs_review",
     "billed_code_matches",
     "minutes",

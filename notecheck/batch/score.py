@@ -57,6 +57,7 @@ class Scored:
 
     label: str
     confidence: float
+    decided_by: str  # "model", or "rules" when a rule decided over it (confidence is the model's)
     needs_review: bool
     review_reasons: tuple[str, ...]  # generated text, never the note's
     billed_code_matches: bool | None
@@ -79,6 +80,7 @@ class Scored:
         return cls(
             label=result.label,
             confidence=round(result.confidence, 4),
+            decided_by=str(result.extra.get("decided_by", "model")),
             needs_review=result.needs_review,
             review_reasons=tuple(result.review_reasons),
             billed_code_matches=result.billed_code_matches,
