@@ -872,8 +872,9 @@ def _term_pattern(term: str) -> re.Pattern[str]:
 def _model_evidence(text: str, terms: list[Any], label: str) -> list[Evidence]:
     found = []
     for term in terms[:_MODEL_TERMS_SHOWN]:
-        if term.kind != "words" or all(w in _UNINFORMATIVE for w in term.term.split()):
-            continue
+        words = [w.removesuffix("'s").removesuffix("’s") for w in term.term.lower().split()]
+        if term.kind != "words" or all(w in _UNINFORMATIVE for w in words):
+            continue  # "clt's", "for clt's": who the note is about, not what was done
         if not any(ch.isalpha() for ch in term.term):
             continue  # "10", "30": a clock or a count says nothing a reviewer can act on
         match = _term_pattern(term.term).search(text)

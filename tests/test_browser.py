@@ -111,10 +111,12 @@ def test_a_label_the_rules_chose_is_not_shown_as_the_models_confidence(server_ur
     assert page.inner_text("#label-badge") == "NON-BILLABLE"
     assert page.inner_text("#confidence-label") == "Decided by the rules"
     assert page.inner_text("#confidence-text").startswith("the model gave this label ")
+    assert page.locator("#confidence-bar").is_hidden()  # no bar for a number that is not one
     note.fill("CM left VM for clt's PCP re: appt")
     page.get_by_role("button", name="Check").click()
     page.wait_for_selector("#confidence-label:has-text('Confidence')", timeout=20000)
     assert page.inner_text("#confidence-text").endswith("%")
+    assert page.locator("#confidence-bar").is_visible()
 
 
 def test_reviewer_sees_sections_the_time_split_and_units_at_risk(server_url, browser):

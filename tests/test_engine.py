@@ -356,7 +356,7 @@ def test_checking_notes_makes_no_reference_cycles_and_restores_the_collector(eng
     assert gc.isenabled()
 
 
-def test_a_number_is_never_shown_as_the_models_cue():
+def test_a_number_or_the_client_is_never_shown_as_the_models_cue():
     # The model's strongest terms can be digits from clock times ("10" in "10:00-10:20");
     # a reviewer cannot act on them, so the page and the CLI show the next term instead.
     from notecheck.engine import _model_evidence
@@ -365,9 +365,10 @@ def test_a_number_is_never_shown_as_the_models_cue():
     terms = [
         TermContribution(term="10", kind="words", weight=0.9),
         TermContribution(term="2 00", kind="words", weight=0.8),
+        TermContribution(term="for clt's", kind="words", weight=0.7),
         TermContribution(term="faxed", kind="words", weight=0.5),
     ]
-    found = _model_evidence("10:00-10:20 Faxed the ROI. 2 00", terms, "NON-BILLABLE")
+    found = _model_evidence("10:00-10:20 Faxed the ROI for clt's PCP. 2 00", terms, "NON-BILLABLE")
     assert [(e.text, e.start) for e in found] == [("Faxed", 12)]
 
 

@@ -143,6 +143,7 @@ function render(text, data) {
   // A label the rules chose over the model: its probability is the model's, not a confidence.
   const byRules = data.decided_by === "rules";
   $("confidence-label").textContent = byRules ? "Decided by the rules" : "Confidence";
+  $("confidence-bar").hidden = byRules;
   $("confidence-text").textContent = byRules ? `the model gave this label ${percent}` : percent;
   $("review-reasons").replaceChildren(...data.review_reasons.map((r) => el("li", {}, r)));
   renderNote(text, data.evidence, data.sections, rulesById);
