@@ -465,14 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    from notecheck.batch import add_batch_arguments
+    from notecheck.batch.arguments import add_batch_arguments
 
     p = sub.add_parser("batch", help="score a CSV/JSONL export: every row back, findings, report")
     add_batch_arguments(p)
     _profile_argument(p)
     p.set_defaults(func=cmd_batch)
 
-    from notecheck.batch import add_report_arguments
+    from notecheck.batch.arguments import add_report_arguments
 
     p = sub.add_parser("report", help="HTML report of a ledger over a period: trend, staff, caps")
     add_report_arguments(p)
@@ -482,9 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``notecheck`` command."""
-    from notecheck.errors import ModelError
+    from notecheck.errors import ModelError, ProfileEvalError
     from notecheck.profiles import ProfileError
-    from notecheck.profiles.evaluation import ProfileEvalError
 
     args = build_parser().parse_args(argv)
     try:

@@ -7,26 +7,29 @@ history across runs (``ledger``); re-scoring a note id replaces its ledger row i
 counting it twice. ``report`` renders the summary.
 """
 
-from notecheck.batch.ledger import default_ledger_path
-from notecheck.batch.reading import FIELDS
-from notecheck.batch.report import render_report
-from notecheck.batch.run import (
-    Progress,
-    add_batch_arguments,
-    add_report_arguments,
-    report_cli,
-    run_batch,
-    run_batch_cli,
-)
+from __future__ import annotations
 
-__all__ = [
-    "FIELDS",
-    "Progress",
-    "add_batch_arguments",
-    "add_report_arguments",
-    "default_ledger_path",
-    "render_report",
-    "report_cli",
-    "run_batch",
-    "run_batch_cli",
-]
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): ``notecheck --help`` needs only the options
+# (``notecheck.batch.arguments``), not the ledger, the findings or the engine.
+_WHERE = {
+    "FIELDS": "notecheck.batch.reading",
+    "Progress": "notecheck.batch.run",
+    "add_batch_arguments": "notecheck.batch.arguments",
+    "add_report_arguments": "notecheck.batch.arguments",
+    "default_ledger_path": "notecheck.batch.ledger",
+    "render_report": "notecheck.batch.report",
+    "report_cli": "notecheck.batch.run",
+    "run_batch": "notecheck.batch.run",
+    "run_batch_cli": "notecheck.batch.run",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'notecheck.batch' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

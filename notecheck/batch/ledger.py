@@ -9,14 +9,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from notecheck.batch.arguments import LEDGER_ENV
 from notecheck.batch.findings import find_caps
 from notecheck.batch.prepare import Prepared
 from notecheck.batch.score import Scored
 from notecheck.labels import BILLABLE_LABELS, LABELS, NON_BILLABLE
 from notecheck.profiles import DEFAULT_PROFILE, Profile, load_profile
 from notecheck.services import default_service_rules
-
-LEDGER_ENV = "NOTECHECK_LEDGER"
 
 
 def default_ledger_path() -> Path:

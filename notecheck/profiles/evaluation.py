@@ -31,6 +31,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from notecheck.data import default_data_dir
 from notecheck.decision import rules_vote
+from notecheck.errors import ProfileEvalError  # re-exported: raised here
 from notecheck.profiles import Profile, load_profile
 from notecheck.seeds import parse_citation
 
@@ -38,10 +39,6 @@ FORMATS = ("DAP", "SOAP", "GIRP", "narrative", "template")
 _KEYS = {"id", "format", "text", "label", "source", "minutes"}
 # A note must not state its verdict: these words would hand it to the rules or the model.
 _VERDICT_RE = re.compile(r"\b(?:non-?billable|not billable|billable|unbillable)\b", re.I)
-
-
-class ProfileEvalError(ValueError):
-    """A profile evaluation record does not match the schema."""
 
 
 @dataclass(frozen=True)
